@@ -1,0 +1,90 @@
+# Makefile of the parallel shared-memory SGD suite.
+#   make            build build/psgd (and the tests and benches)
+#   make deps       install the Debian packages the suite needs (sudo when not root)
+#   make test       unit + integration tests; ends with "N passed, N failed"
+#   make check-asan / check-tsan   the tests under AddressSanitizer+UBSan / ThreadSanitizer
+#   make bench      benchmarks (never part of test); prints "bench: NAME VALUE UNIT" lines
+#   make data       download MNIST and CIFAR-10/100 into data/ and check SHA-256
+#   make figure1..figure5 table1 thesis-* figures   see plots/figures.mk and EXPERIMENTS.md
+
+CC      ?= gcc
+BUILD   ?= build
+PKGS    := hwloc openblas sqlite3 libconfig zlib
+WERROR  ?=
+OPT     ?= -O3
+SAN     ?=
+CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra $(WERROR) $(SAN) -MMD -MP \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Icore -Ihw $(EXTRA_CFLAGS)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+LDFLAGS := $(SAN)
+
+LIB_SRCS   := $(filter-out core/main.c,$(wildcard core/*.c)) $(wildcard hw/*.c)
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS  := $(wildcard tests/test_*.c)
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+PSGD       := $(BUILD)/psgd
+
+DEB_PKGS := build-essential pkg-config libhwloc-dev hwloc libopenblas-dev libsqlite3-dev \
+            sqlite3 gnuplot-nox libconfig-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist \
+            ca-certificates curl
+
+.PHONY: all deps bench-deps test check-asan check-tsan check-sanitize bench data clean
+all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libpsgd.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(PSGD): $(BUILD)/obj/core/main.o $(BUILD)/libpsgd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libpsgd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libpsgd.a $(LDLIBS) $(TESTLIBS) $(LDFLAGS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libpsgd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench -o $@ $< $(BUILD)/libpsgd.a $(LDLIBS) $(LDFLAGS)
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	else echo "deps: all Debian packages present"; fi
+
+bench-deps: deps
+	@dpkg-query -W -f='$${Status}\n' python3-torch 2>/dev/null | grep -q 'ok installed' || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y python3-torch; }
+
+test: all
+	@BUILD=$(BUILD) sh tests/run.sh
+
+check-asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+check-tsan:
+	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" test
+
+check-sanitize: check-asan check-tsan
+
+bench: all
+	@BUILD=$(BUILD) sh bench/run.sh
+
+data:
+	sh data/fetch.sh
+
+clean:
+	rm -rf build build-asan build-tsan
+
+-include plots/figures.mk
+-include $(shell find $(BUILD) build-asan build-tsan -name '*.d' 2>/dev/null)

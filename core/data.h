@@ -1,0 +1,69 @@
+/* data.h - datasets: MNIST-format IDX (plain or .gz), CIFAR-10/100 binary,
+ * and a deterministic synthetic set. Each split is one contiguous, 64-byte
+ * aligned float array (n x c x h x w, channel-major per sample, normalized)
+ * plus one label byte per sample. The dataset owns its arrays.
+ *
+ * Names accepted by data_load (the registry in data.c is the single source):
+ *   "fashion-mnist"  IDX files in $PSGD_FASHION_DIR or /usr/share/datasets/fashion-mnist
+ *   "mnist"          IDX files in <data_dir>/mnist
+ *   "cifar10"        <data_dir>/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin
+ *   "cifar100"       <data_dir>/cifar-100-binary/{train,test}.bin (fine labels)
+ *   "synthetic"      generated from data_opts (classes, shape, n, seed)
+ * Errors name the file and the problem (magic, sizes, truncation, count
+ * mismatch); loaders never crash on bad input. */
+#ifndef PSGD_DATA_H
+#define PSGD_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  int n;             /* samples */
+  int c, h, w;       /* shape of one sample */
+  int n_classes;
+  float *x;          /* [n][c*h*w], 64-byte aligned, normalized */
+  uint8_t *y;        /* [n] labels in [0, n_classes) */
+} data_split;
+
+typedef struct {
+  char name[32];
+  data_split train, test;
+} dataset;
+
+typedef struct {
+  const char *data_dir;   /* root for mnist/cifar; NULL -> "data" */
+  int train_limit;        /* >0: keep only the first N training samples */
+  int test_limit;         /* >0: keep only the first N test samples */
+  /* synthetic only */
+  int syn_classes, syn_c, syn_h, syn_w, syn_train, syn_test;
+  uint64_t syn_seed;
+} data_opts;
+
+/* Fills opts with defaults (data_dir "data", no limits, synthetic 10 classes
+ * 1x8x8, 2048 train / 512 test, seed 1). */
+void data_opts_default(data_opts *opts);
+
+/* Loads dataset `name` into *out. 0 on success, -1 with err filled. */
+int data_load(const char *name, const data_opts *opts, dataset *out, char *err, size_t errlen);
+
+/* Lower-level loaders, exposed for tests. Each fills one split. */
+int data_load_idx(const char *images_path, const char *labels_path, data_split *out,
+                  char *err, size_t errlen);
+/* Reads one or more CIFAR binary files (label bytes per record: 1 for
+ * CIFAR-10, 2 for CIFAR-100 where the fine label is used). */
+int data_load_cifar(const char *const *paths, int n_paths, int cifar100, data_split *out,
+                    char *err, size_t errlen);
+int data_make_synthetic(const data_opts *opts, dataset *out, char *err, size_t errlen);
+
+/* Frees the arrays of a dataset (NULL is a no-op). */
+void data_free(dataset *ds);
+
+/* Seeded Fisher-Yates permutation of [0, n) into perm. */
+void data_shuffle(int *perm, int n, uint64_t seed);
+
+/* Copies samples idx[0..b) of split s into contiguous x (b x dim) and y. */
+void data_gather(const data_split *s, const int *idx, int b, float *x, uint8_t *y);
+
+static inline int data_dim(const data_split *s) { return s->c * s->h * s->w; }
+
+#endif
