@@ -1,4 +1,5 @@
 /* spec.c - defaults, canonical JSON and the stable run key of a run spec. */
+#define _POSIX_C_SOURCE 200809L
 #include "spec.h"
 
 #include <stdarg.h>
