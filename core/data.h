@@ -58,6 +58,15 @@ int data_make_synthetic(const data_opts *opts, dataset *out, char *err, size_t e
 /* Frees the arrays of a dataset (NULL is a no-op). */
 void data_free(dataset *ds);
 
+/* Minibatch of SGD step `step` (the dispatcher's start index i; paper Alg. 1
+ * line 5, GETBATCH(i)): writes b sample indices into idx. Sample position
+ * p = step*b + k walks the training set epoch by epoch (epoch = p / n); within
+ * an epoch the order is a seeded pseudo-random permutation of [0, n) keyed by
+ * (seed, epoch), computed in O(1) per sample without shared state, so any
+ * thread can draw any step's batch and the sequence is the same for every
+ * dispatcher and thread count. */
+void data_batch_indices(int n, uint64_t seed, uint64_t step, int b, int *idx);
+
 /* Seeded Fisher-Yates permutation of [0, n) into perm. */
 void data_shuffle(int *perm, int n, uint64_t seed);
 
