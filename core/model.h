@@ -47,6 +47,17 @@ double model_flops_per_sample(const model *m);
 /* One-line description, e.g. "lenet5 3x32x32 -> 10, d=62006". */
 const char *model_describe(const model *m);
 
+/* The layout table (for tests and tools): tensor i in [0, model_n_tensors)
+ * has a name ("conv1.w", "fc2.b", ...), a 64-byte aligned offset into theta
+ * and a count of floats; floats between one tensor's end and the next
+ * tensor's offset (and after the last) are padding. */
+typedef struct {
+  const char *name;
+  size_t offset, count;
+} model_tensor_info;
+int model_n_tensors(const model *m);
+model_tensor_info model_tensor(const model *m, int i);
+
 /* Seeded initialization (He-uniform weights, zero biases; padding zero). */
 void model_init(const model *m, float *theta, uint64_t seed);
 

@@ -1,0 +1,125 @@
+/* layer_conv.c - valid 2-D convolution, stride 1, by im2col + cblas_sgemm,
+ * with the output in CNHW ([oc][b][oh*ow]: each channel holds the batch's
+ * maps back to back), the layout the pooling and the next conv read.
+ *
+ * Why CNHW and blocks (measured with OpenBLAS 0.3.21, SkylakeX kernels, one
+ * thread; see bench/bench_model.c): with the channels as the short side of
+ * the product, W^T[oc][K] . col[K][n*P], OpenBLAS runs its unpacked
+ * "small matrix" kernels, which only engage while M*N*K <= 1e6; beyond that
+ * it packs the im2col matrix and LeNet5's conv1 (oc = 6) fell from ~140 to
+ * ~25 GFLOP/s. So the batch is cut into blocks of `chunk` samples that keep
+ * each product under that size (and the im2col block in L2), one sgemm per
+ * block; the backward pass recomputes each block's im2col instead of keeping
+ * the whole batch's (3.7 MB for conv1 at batch 16). */
+#include <cblas.h>
+#include <string.h>
+
+#include "layers.h"
+
+/* OpenBLAS' SkylakeX small-matrix kernels are permitted up to M*N*K = 1e6. */
+#define CONV_BLOCK_MNK 1000000.0
+/* Bytes of one im2col block: a quarter of this machine kind's 2 MB L2. */
+#define CONV_COL_BUDGET (512.0 * 1024)
+
+void conv_shape_init(conv_shape *s, int h, int w, int c, int k, int oc) {
+  s->h = h;
+  s->w = w;
+  s->c = c;
+  s->k = k;
+  s->oc = oc;
+  s->oh = h - k + 1;
+  s->ow = w - k + 1;
+  double P = (double)s->oh * s->ow, K = (double)k * k * c;
+  int by_mnk = (int)(CONV_BLOCK_MNK / (oc * P * K));
+  int by_cache = (int)(CONV_COL_BUDGET / (P * K * sizeof(float)));
+  int chunk = by_mnk < by_cache ? by_mnk : by_cache;
+  s->chunk = chunk < 1 ? 1 : chunk;
+}
+
+void im2col(const conv_shape *s, const float *x, size_t sn, size_t sc, float *col, int nb) {
+  const int k = s->k, ow = s->ow, P = s->oh * s->ow;
+  const size_t ld = (size_t)nb * P;
+  for (int ch = 0; ch < s->c; ch++)
+    for (int ki = 0; ki < k; ki++)
+      for (int kj = 0; kj < k; kj++) {
+        float *row = col + ((size_t)(ch * k + ki) * k + kj) * ld;
+        for (int n = 0; n < nb; n++) {
+          const float *src = x + n * sn + ch * sc + (size_t)ki * s->w + kj;
+          float *dst = row + (size_t)n * P;
+          /* one output row = ow contiguous inputs */
+          for (int oy = 0; oy < s->oh; oy++)
+            memcpy(dst + (size_t)oy * ow, src + (size_t)oy * s->w, sizeof(float) * ow);
+        }
+      }
+}
+
+void col2im(const conv_shape *s, const float *dcol, float *dx, size_t sn, size_t sc, int nb) {
+  const int k = s->k, ow = s->ow, P = s->oh * s->ow;
+  const size_t ld = (size_t)nb * P, hw = (size_t)s->h * s->w;
+  for (int ch = 0; ch < s->c; ch++)
+    for (int n = 0; n < nb; n++) memset(dx + n * sn + ch * sc, 0, sizeof(float) * hw);
+  for (int ch = 0; ch < s->c; ch++)
+    for (int ki = 0; ki < k; ki++)
+      for (int kj = 0; kj < k; kj++) {
+        const float *row = dcol + ((size_t)(ch * k + ki) * k + kj) * ld;
+        for (int n = 0; n < nb; n++) {
+          float *dst = dx + n * sn + ch * sc + (size_t)ki * s->w + kj;
+          const float *src = row + (size_t)n * P;
+          for (int oy = 0; oy < s->oh; oy++) {
+            float *d = dst + (size_t)oy * s->w;
+            const float *g = src + (size_t)oy * ow;
+            for (int ox = 0; ox < ow; ox++) d[ox] += g[ox];
+          }
+        }
+      }
+}
+
+void conv_forward(const conv_shape *s, const float *x, size_t sn, size_t sc, const float *W,
+                  const float *bias, float *col, float *y, int b) {
+  const int K = s->k * s->k * s->c, P = s->oh * s->ow;
+  for (int n0 = 0; n0 < b; n0 += s->chunk) {
+    int nb = b - n0 < s->chunk ? b - n0 : s->chunk;
+    im2col(s, x + n0 * sn, sn, sc, col, nb);
+    /* y[oc][n0 .. n0+nb)[P] = W^T[oc][K] . col[K][nb*P]; rows of y are b*P apart */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->oc, nb * P, K, 1.0f, W, s->oc, col,
+                nb * P, 0.0f, y + (size_t)n0 * P, b * P);
+  }
+  if (bias)
+    for (int o = 0; o < s->oc; o++) {
+      float *r = y + (size_t)o * b * P;
+      for (size_t i = 0; i < (size_t)b * P; i++) r[i] += bias[o];
+    }
+}
+
+void conv_backward(const conv_shape *s, const float *x, size_t sn, size_t sc, const float *W,
+                   const float *dy, const float *dy_t, float *col, float *dx, float *dW,
+                   float *db, int b) {
+  const int K = s->k * s->k * s->c, P = s->oh * s->ow;
+  for (int n0 = 0; n0 < b; n0 += s->chunk) {
+    int nb = b - n0 < s->chunk ? b - n0 : s->chunk;
+    const float beta = n0 ? 1.0f : 0.0f; /* the first block writes dW */
+    im2col(s, x + n0 * sn, sn, sc, col, nb);
+    if (dy_t)
+      /* dW[K][oc] (+)= col[K][nb*P] . dy_t[nb*P][oc]  (NN) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, s->oc, nb * P, 1.0f, col,
+                  nb * P, dy_t + (size_t)n0 * P * s->oc, s->oc, beta, dW, s->oc);
+    else
+      /* dW[K][oc] (+)= col[K][nb*P] . dy[oc][nb*P]^T  (NT) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, s->oc, nb * P, 1.0f, col, nb * P,
+                  dy + (size_t)n0 * P, b * P, beta, dW, s->oc);
+    if (dx) {
+      /* the block's im2col is dead: reuse it for dcol[K][nb*P] =
+       * W[K][oc] . dy[oc][nb*P], then scatter-add it into dx */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, nb * P, s->oc, 1.0f, W, s->oc,
+                  dy + (size_t)n0 * P, b * P, 0.0f, col, nb * P);
+      col2im(s, col, dx + n0 * sn, sn, sc, nb);
+    }
+  }
+  if (db)
+    for (int o = 0; o < s->oc; o++) {
+      const float *r = dy + (size_t)o * b * P;
+      float acc = 0.0f;
+      for (size_t i = 0; i < (size_t)b * P; i++) acc += r[i];
+      db[o] = acc;
+    }
+}

@@ -1,0 +1,89 @@
+/* layer_pool.c - 2x2 max pooling (stride 2) over planes of h x w (CNHW
+ * activations: plane = channel x sample), alone and fused with the
+ * preceding conv's bias and ReLU (LeNet5: conv -> ReLU -> pool in one pass
+ * over the conv output instead of three). */
+#include <string.h>
+
+#include "layers.h"
+
+/* arg codes the winner of a window: 0 top-left, 1 top-right, 2 bottom-left,
+ * 3 bottom-right. */
+static inline size_t win_off(int a, int w) { return (size_t)(a >> 1) * w + (a & 1); }
+
+void maxpool2_forward(const float *x, float *y, uint8_t *arg, int planes, int h, int w) {
+  const int ph = h / 2, pw = w / 2;
+  for (int p = 0; p < planes; p++)
+    for (int py = 0; py < ph; py++) {
+      const float *r0 = x + ((size_t)p * h + 2 * py) * w, *r1 = r0 + w;
+      float *out = y + ((size_t)p * ph + py) * pw;
+      uint8_t *am = arg + ((size_t)p * ph + py) * pw;
+      for (int px = 0; px < pw; px++) {
+        float a = r0[2 * px], b = r0[2 * px + 1], c = r1[2 * px], d = r1[2 * px + 1];
+        /* branch-free: first maximum wins ties, in the order a, b, c, d */
+        float m1 = b > a ? b : a, m2 = d > c ? d : c;
+        int i1 = b > a, i2 = 2 + (d > c);
+        int top = !(m2 > m1);
+        out[px] = top ? m1 : m2;
+        am[px] = (uint8_t)(top ? i1 : i2);
+      }
+    }
+}
+
+/* Scatters g (one value per pooled output) to the winners of dx, which is
+ * zeroed first; rows/columns left over by an odd size stay zero. */
+void maxpool2_backward(const float *dy, const uint8_t *arg, float *dx, int planes, int h,
+                       int w) {
+  const int ph = h / 2, pw = w / 2;
+  memset(dx, 0, sizeof(float) * (size_t)planes * h * w);
+  for (int p = 0; p < planes; p++)
+    for (int py = 0; py < ph; py++) {
+      float *base = dx + ((size_t)p * h + 2 * py) * w;
+      size_t o = ((size_t)p * ph + py) * pw;
+      for (int px = 0; px < pw; px++) base[2 * px + win_off(arg[o + px], w)] = dy[o + px];
+    }
+}
+
+void pool_bias_relu_forward(const float *a, const float *bias, float *y, uint8_t *arg, int b,
+                            int c, int h, int w) {
+  maxpool2_forward(a, y, arg, b * c, h, w);
+  const size_t per_ch = (size_t)b * (h / 2) * (w / 2);
+  for (int ch = 0; ch < c; ch++) {
+    float *r = y + ch * per_ch;
+    const float bc = bias[ch];
+    for (size_t i = 0; i < per_ch; i++) {
+      float v = r[i] + bc;
+      r[i] = v > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+/* dy passes the ReLU where the pooled output is positive; that masked
+ * gradient, summed, is the bias gradient, and it is routed to the window's
+ * winner: in da (CNHW, like the conv output) and, if da_t != NULL, also in
+ * da_t (NHWC [b][h][w][c]), the layout in which the conv's weight gradient
+ * is an NN product (see layer_conv.c). Both are fully written. */
+void pool_bias_relu_backward(const float *y, const float *dy, const uint8_t *arg, float *da,
+                             float *da_t, float *db, int b, int c, int h, int w) {
+  const int ph = h / 2, pw = w / 2;
+  const size_t hw = (size_t)h * w;
+  memset(da, 0, sizeof(float) * (size_t)b * c * hw);
+  if (da_t) memset(da_t, 0, sizeof(float) * (size_t)b * c * hw);
+  for (int ch = 0; ch < c; ch++) {
+    float acc = 0.0f;
+    for (int n = 0; n < b; n++) {
+      const size_t plane = (size_t)ch * b + n;
+      float *base = da + plane * hw;
+      for (int py = 0; py < ph; py++) {
+        size_t o = (plane * ph + py) * pw;
+        for (int px = 0; px < pw; px++) {
+          float g = y[o + px] > 0.0f ? dy[o + px] : 0.0f;
+          acc += g;
+          size_t pos = (size_t)(2 * py) * w + 2 * px + win_off(arg[o + px], w);
+          base[pos] = g;
+          if (da_t) da_t[((size_t)n * hw + pos) * c + ch] = g;
+        }
+      }
+    }
+    db[ch] = acc;
+  }
+}
