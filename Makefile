@@ -42,8 +42,11 @@ $(BUILD)/libpsgd.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+# whole-archive: main.c refers to the commands weakly, and a weak reference
+# does not pull an object out of an archive; without it no cmd_* is linked.
 $(PSGD): $(BUILD)/obj/core/main.o $(BUILD)/libpsgd.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/core/main.o -Wl,--whole-archive $(BUILD)/libpsgd.a \
+	  -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libpsgd.a
 	@mkdir -p $(dir $@)

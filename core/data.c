@@ -569,12 +569,17 @@ int data_load(const char *name, const data_opts *opts, dataset *out, char *err, 
     if (sources[i].standardize) standardize(out);
     return 0;
   }
+  return data_name_ok(name, err, errlen);
+}
+
+int data_name_ok(const char *name, char *err, size_t errlen) {
   char names[256] = "";
   for (int i = 0; i < DATA_N_SOURCES; i++) {
+    if (name && !strcmp(name, sources[i].name)) return 0;
     strncat(names, sources[i].name, sizeof names - strlen(names) - 1);
     if (i + 1 < DATA_N_SOURCES) strncat(names, ", ", sizeof names - strlen(names) - 1);
   }
-  return psgd_err(err, errlen, "unknown dataset '%s' (known: %s)", name, names);
+  return psgd_err(err, errlen, "unknown dataset '%s' (known: %s)", name ? name : "(null)", names);
 }
 
 /* ------------------------------------------------- batches, shuffling ---- */

@@ -43,6 +43,9 @@ typedef struct {
  * 1x8x8, 2048 train / 512 test, seed 1). */
 void data_opts_default(data_opts *opts);
 
+/* 0 if `name` is a dataset data_load knows; else -1 with err listing them. */
+int data_name_ok(const char *name, char *err, size_t errlen);
+
 /* Loads dataset `name` into *out. 0 on success, -1 with err filled. */
 int data_load(const char *name, const data_opts *opts, dataset *out, char *err, size_t errlen);
 
