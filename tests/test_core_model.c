@@ -131,11 +131,11 @@ static void test_ws_reuse(void **state) {
   model *m = make(&ls);
   size_t d = model_n_params(m), dim = 3 * 32 * 32;
   float *th = psgd_alloc(d * 4), *g1 = psgd_alloc(d * 4), *g2 = psgd_alloc(d * 4),
-        *x = psgd_alloc(16 * dim * 4);
+        *x = psgd_alloc(21 * dim * 4); /* 16 samples from 0, and 16 from 5 */
   uint8_t y[16];
   psgd_rng r;
   psgd_rng_seed(&r, 1);
-  for (size_t i = 0; i < 16 * dim; i++) x[i] = (float)psgd_rng_normal(&r);
+  for (size_t i = 0; i < 21 * dim; i++) x[i] = (float)psgd_rng_normal(&r);
   for (int i = 0; i < 16; i++) y[i] = (uint8_t)(i % 10);
   model_init(m, th, 3);
   model_ws *w1 = model_ws_create(m, 16), *w2 = model_ws_create(m, 16);
