@@ -313,13 +313,22 @@ static void show_progress(const progress_view *pv, const exp_run *run, const chi
 }
 
 /* Runs one run in a child and records its outcome. Returns the status, or
- * -1 on a database error (err filled). */
-static int run_one(rec *r, const progress_view *pv, int index, int *interrupted, char *err,
+ * -1 on a database error (err filled).
+ *
+ * The parent holds no database connection while a child lives: SQLite's
+ * per-process lock and WAL-index bookkeeping must not be copied by fork()
+ * (sqlite.org/howtocorrupt.html, section 2.6), so it opens a handle to begin
+ * the run and another to mark it, and closes both before/after the child. */
+static int run_one(const progress_view *pv, int index, int *interrupted, char *err,
                    size_t errlen) {
   const exp_run *run = &pv->e->runs[index];
   const runner_opts *o = pv->o;
   int64_t run_id = 0;
-  if (rec_run_begin(r, &run->spec, run->key, NULL, NULL, &run_id, err, errlen) != 0) return -1;
+  rec *r = rec_open(o->db_path, err, errlen);
+  if (!r) return -1;
+  int brc = rec_run_begin(r, &run->spec, run->key, NULL, NULL, &run_id, err, errlen);
+  rec_close(r);
+  if (brc != 0) return -1;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
     return psgd_err(err, errlen, "pipe: %s", strerror(errno));
@@ -399,7 +408,11 @@ static int run_one(rec *r, const progress_view *pv, int index, int *interrupted,
       if (c.error[0]) snprintf(why, sizeof why, "%s", c.error);
       else snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(wstatus));
     }
-    if (rec_run_mark(r, run->key, (run_status)status, why, err, errlen) != 0) return -1;
+    r = rec_open(o->db_path, err, errlen);
+    if (!r) return -1;
+    int mrc = rec_run_mark(r, run->key, (run_status)status, why, err, errlen);
+    rec_close(r);
+    if (mrc != 0) return -1;
   }
   if (asked_stop) *interrupted = 1;
 
@@ -471,6 +484,8 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
     todo[n_todo++] = i;
     est_total += e->runs[i].est_s;
   }
+  rec_close(r); /* no connection may live across fork() (see run_one) */
+  r = NULL;
   char est[32];
   fmt_dur(est_total, est, sizeof est);
   fprintf(o->out, "%s (scale %s): %d runs selected, %d already finished, %d to run (about %s)\n",
@@ -487,7 +502,7 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
     pv.est_left -= e->runs[i].est_s;
     double ts = now_s();
     int interrupted = 0;
-    int st = run_one(r, &pv, i, &interrupted, err, errlen);
+    int st = run_one(&pv, i, &interrupted, err, errlen);
     if (st < 0) {
       signals_restore(&sv);
       goto out_with_rec;
