@@ -1,0 +1,1539 @@
+/* config.c - experiment files (EXPFILE.md): read with @includes, validate
+ * every setting against one key table, and expand variants x sweep x repeat
+ * into fully resolved run specs (config.h states the precedence rules).
+ *
+ * Why @include is handled here and not by libconfig: libconfig 1.5 includes
+ * textually, so a file could never override a setting of base.cfg (a setting
+ * defined twice is a parse error), and it resolves include paths against the
+ * current directory. Instead each file is one layer: its @include lines are
+ * blanked out (keeping line numbers), the included files are read as lower
+ * layers (path relative to the including file's folder), and settings of a
+ * higher layer replace those of a lower one. */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* ------------------------------------------------------------------------ */
+/* The key table: every setting an experiment file may contain.             */
+
+typedef enum { V_STR, V_INT, V_FLOAT, V_BOOL, V_THREADS, V_PLACEMENT, V_TOPOLOGY, V_HIDDEN } vtype;
+typedef enum { F_NONE, F_INT, F_LONG, F_U64, F_DOUBLE, F_STR, F_HIDDEN } fkind;
+
+enum { B_MINX = 1, B_MAXX = 2 }; /* exclusive bounds */
+
+typedef struct {
+  const char *name;    /* as written in a file; "group.key" inside stop/eval */
+  const char *json;    /* its name in spec_to_json, NULL if not a spec field */
+  vtype type;
+  double min, max;
+  int bounds;          /* B_MINX / B_MAXX */
+  const char *choices; /* '|'-separated allowed strings, NULL = any */
+  fkind fk;
+  size_t off, size;    /* the run_spec field */
+  int sweepable;
+} keydef;
+
+#define FIELD(f) offsetof(run_spec, f), sizeof(((run_spec *)0)->f)
+#define NOFIELD 0, 0
+
+/* The names of algorithms, stores etc. are the ones EXPFILE.md fixes; the
+ * engine's registries accept exactly these (checked by the integration tests,
+ * which run every algorithm through the engine). */
+#define ALGORITHMS "sync|async|interval|elastic|hogwild|mutex|rwlock|leashed"
+#define STORES "hogwild|mutex|rwlock|leashed"
+
+static const keydef keys[] = {
+    {"label", "label", V_STR, 0, 0, 0, NULL, F_STR, FIELD(label), 0},
+    {"algorithm", "algorithm", V_STR, 0, 0, 0, ALGORITHMS, F_STR, FIELD(algorithm), 1},
+    {"store", "store", V_STR, 0, 0, 0, STORES, F_NONE, NOFIELD, 1},
+    {"backoff", "backoff", V_STR, 0, 0, 0, "none|linear|exponential|random", F_STR,
+     FIELD(backoff), 1},
+    {"ps", "ps", V_INT, -1, 1, 0, NULL, F_INT, FIELD(ps_bound), 1},
+    {"y_control", "y_control", V_STR, 0, 0, 0, "const|decay|probing", F_STR, FIELD(y_control), 1},
+    {"y0", "y0", V_INT, 1, 1e9, 0, NULL, F_LONG, FIELD(y0), 1},
+    {"y_decay_k", "y_decay_k", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(y_decay_k), 1},
+    {"probe_window", "probe_window", V_INT, 1, 64, 0, NULL, F_INT, FIELD(probe_window), 1},
+    {"probe_steps", "probe_steps", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(probe_steps), 1},
+    {"exec_steps", "exec_steps", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(exec_steps), 1},
+    {"threads", "threads", V_THREADS, 1, 4096, 0, NULL, F_INT, FIELD(threads), 1},
+    {"placement", "placement", V_PLACEMENT, 0, 0, 0, NULL, F_STR, FIELD(placement), 1},
+    {"topology", "topology", V_TOPOLOGY, 0, 0, 0, NULL, F_STR, FIELD(topology), 1},
+    {"bind_best_effort", "bind_best_effort", V_BOOL, 0, 1, 0, NULL, F_INT,
+     FIELD(bind_best_effort), 1},
+    {"keep_core_free", "keep_core_free", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(keep_core_free), 1},
+    {"dataset", "dataset", V_STR, 0, 0, 0, "fashion-mnist|mnist|cifar10|cifar100|synthetic", F_STR,
+     FIELD(dataset), 1},
+    {"data_dir", "data_dir", V_STR, 0, 0, 0, NULL, F_STR, FIELD(data_dir), 1},
+    {"train_limit", "train_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT, FIELD(train_limit), 1},
+    {"test_limit", "test_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT, FIELD(test_limit), 1},
+    {"model", "model", V_STR, 0, 0, 0, "mlp|lenet5", F_STR, FIELD(model), 1},
+    {"hidden", "hidden", V_HIDDEN, 1, 65536, 0, NULL, F_HIDDEN, NOFIELD, 1},
+    {"batch", "batch", V_INT, 1, 65536, 0, NULL, F_INT, FIELD(batch), 1},
+    {"optimizer", "optimizer", V_STR, 0, 0, 0, "sgd|momentum|mindthestep", F_STR, FIELD(optimizer),
+     1},
+    {"lr", "lr", V_FLOAT, 0, 100, B_MINX, NULL, F_DOUBLE, FIELD(lr), 1},
+    {"momentum", "momentum", V_FLOAT, 0, 1, B_MAXX, NULL, F_DOUBLE, FIELD(momentum), 1},
+    {"seed", "seed", V_INT, 0, 4e18, 0, NULL, F_U64, FIELD(seed), 1},
+    {"repeat", NULL, V_INT, 1, 1000, 0, NULL, F_NONE, NOFIELD, 0},
+    {"stop.seconds", "stop_seconds", V_FLOAT, 0, 1e7, 0, NULL, F_DOUBLE, FIELD(stop_seconds), 1},
+    {"stop.epochs", "stop_epochs", V_FLOAT, 0, 1e6, 0, NULL, F_DOUBLE, FIELD(stop_epochs), 1},
+    {"stop.steps", "stop_steps", V_INT, 0, 1e15, 0, NULL, F_LONG, FIELD(stop_steps), 1},
+    {"stop.target_acc", "target_acc", V_FLOAT, 0, 1, 0, NULL, F_DOUBLE, FIELD(target_acc), 1},
+    {"stop.epsilon", "epsilon", V_FLOAT, 0, 1, B_MAXX, NULL, F_DOUBLE, FIELD(epsilon), 1},
+    {"timeout", "timeout_s", V_FLOAT, 0, 1e7, 0, NULL, F_DOUBLE, FIELD(timeout_s), 1},
+    {"eval.every_s", "eval_every_s", V_FLOAT, 0, 1e6, 0, NULL, F_DOUBLE, FIELD(eval_every_s), 1},
+    {"eval.every_steps", "eval_every_steps", V_INT, 0, 1e15, 0, NULL, F_LONG,
+     FIELD(eval_every_steps), 1},
+    {"eval.test_limit", "eval_test_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT,
+     FIELD(eval_test_limit), 1},
+    {"record_steps", "record_steps", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(record_steps), 1},
+};
+#define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
+enum {
+  K_LABEL = 0, K_ALGORITHM, K_STORE, K_BACKOFF, K_PS, K_Y_CONTROL, K_Y0, K_Y_DECAY_K,
+  K_PROBE_WINDOW, K_PROBE_STEPS, K_EXEC_STEPS, K_THREADS, K_PLACEMENT, K_TOPOLOGY,
+  K_BIND_BEST_EFFORT, K_KEEP_CORE_FREE, K_DATASET, K_DATA_DIR, K_TRAIN_LIMIT, K_TEST_LIMIT,
+  K_MODEL, K_HIDDEN, K_BATCH, K_OPTIMIZER, K_LR, K_MOMENTUM, K_SEED, K_REPEAT, K_STOP_SECONDS,
+  K_STOP_EPOCHS, K_STOP_STEPS, K_TARGET_ACC, K_EPSILON, K_TIMEOUT, K_EVAL_EVERY_S,
+  K_EVAL_EVERY_STEPS, K_EVAL_TEST_LIMIT, K_RECORD_STEPS, K_COUNT
+};
+_Static_assert(K_COUNT == sizeof keys / sizeof keys[0], "one enum entry per key, in table order");
+
+/* Groups of keys ("stop = { ... }") and the structural top-level keys. */
+static const char *const groups[] = {"stop", "eval"};
+#define N_GROUPS 2
+
+/* Scopes: where a setting appears decides which keys are allowed there. */
+typedef enum { SC_TOP, SC_SCALE, SC_VARIANT } scope;
+
+static int find_key(const char *full) {
+  for (int i = 0; i < N_KEYS; i++)
+    if (!strcmp(keys[i].name, full)) return i;
+  return -1;
+}
+
+static int is_group(const char *name) {
+  for (int g = 0; g < N_GROUPS; g++)
+    if (!strcmp(groups[g], name)) return 1;
+  return 0;
+}
+
+/* snprintf that may truncate on purpose (messages, bounded names): keeps
+ * GCC's -Wformat-truncation for the other calls meaningful. */
+static void bfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void bfmt(char *buf, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, cap, fmt, ap);
+  va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Errors and did-you-mean.                                                  */
+
+static int ferr(char *err, size_t errlen, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int ferr(char *err, size_t errlen, const char *file, int line, const char *fmt, ...) {
+  char msg[PSGD_ERRLEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (line > 0) return psgd_err(err, errlen, "%s:%d: %s", file, line, msg);
+  return psgd_err(err, errlen, "%s: %s", file, msg);
+}
+
+static int lev(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return 99;
+  int d[64][64];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int c = d[i - 1][j - 1] + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+      if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+      /* adjacent transposition counts as one edit ("ieght") */
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+        c = d[i - 2][j - 2] + 1;
+      d[i][j] = c;
+    }
+  return d[la][lb];
+}
+
+/* Closest candidate within a small edit distance, or NULL. */
+typedef struct {
+  const char *best;
+  int dist;
+  const char *word;
+} suggest;
+
+static void suggest_try(suggest *s, const char *cand) {
+  int d = lev(s->word, cand);
+  int limit = strlen(s->word) <= 4 ? 1 : strlen(s->word) <= 8 ? 2 : 3;
+  if (d <= limit && d < s->dist) {
+    s->best = cand;
+    s->dist = d;
+  }
+}
+
+static void did_you_mean(char *out, size_t cap, const char *best) {
+  if (best) bfmt(out, cap, " (did you mean '%s'?)", best);
+  else out[0] = '\0';
+}
+
+/* Suggestion among '|'-separated choices. */
+static const char *suggest_choice(const char *word, const char *choices, char *buf, size_t cap) {
+  suggest s = {NULL, 99, word};
+  static char tok[8][32];
+  int n = 0;
+  const char *p = choices;
+  while (*p && n < 8) {
+    const char *e = strchr(p, '|');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    snprintf(tok[n], sizeof tok[n], "%.*s", (int)len, p);
+    suggest_try(&s, tok[n]);
+    n++;
+    p += len + (e != NULL);
+  }
+  if (!s.best) return NULL;
+  snprintf(buf, cap, "%s", s.best);
+  return buf;
+}
+
+static int in_choices(const char *word, const char *choices) {
+  size_t n = strlen(word);
+  const char *p = choices;
+  while (*p) {
+    const char *e = strchr(p, '|');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, word, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Values.                                                                   */
+
+typedef struct {
+  long long i;       /* V_INT, V_BOOL, V_THREADS (absolute) */
+  double f;          /* V_FLOAT, V_THREADS (factor when rel) */
+  int rel;           /* V_THREADS "<f>x" */
+  int n;             /* V_HIDDEN */
+  int h[8];
+  char s[SPEC_PATH]; /* strings as written */
+} cval;
+
+typedef struct {
+  int set;
+  cval v;
+  const char *file;
+  int line;
+} slot;
+
+typedef struct {
+  slot k[K_COUNT];
+} settings;
+
+typedef struct {
+  int key;
+  int n;
+  cval *vals;
+  int *lines;
+  const char *file;
+  int line;
+} axis;
+
+typedef struct {
+  int n;
+  axis ax[K_COUNT];
+} sweep;
+
+typedef struct {
+  settings s;
+  sweep sw;
+  const char *file;
+  int line;
+} variant;
+
+typedef struct {
+  int defined;
+  int n;
+  variant *v;
+  const char *file;
+  int line;
+} variants;
+
+typedef struct {
+  char name[SPEC_STR];
+  settings s;
+  sweep sw;
+  variants vs;
+} scale_def;
+
+typedef struct {
+  char file[SPEC_PATH];   /* path as reported in messages */
+  char real[PATH_MAX];    /* canonical, for cycles and repeats */
+  settings s;
+  sweep sw;
+  variants vs;
+  int n_scales;
+  scale_def *scales;
+  char description[512];
+  int has_description;
+} layer;
+
+typedef struct {
+  int n_layers, cap_layers;
+  layer **layers;
+  char *stack[16];        /* realpaths of files being read, for include cycles */
+  int depth;
+  int n_cores;
+  char *err;
+  size_t errlen;
+} loader;
+
+static int line_of(const config_setting_t *node, const config_setting_t *fallback) {
+  int l = node ? (int)config_setting_source_line(node) : 0;
+  if (l <= 0 && fallback) l = (int)config_setting_source_line(fallback);
+  return l;
+}
+
+static const char *type_word(int t) {
+  switch (t) {
+    case CONFIG_TYPE_GROUP: return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_FLOAT: return "a number";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL: return "a boolean";
+    case CONFIG_TYPE_ARRAY: return "an array";
+    case CONFIG_TYPE_LIST: return "a list";
+    default: return "nothing";
+  }
+}
+
+static void range_text(const keydef *k, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s%.15g, %.15g%s", (k->bounds & B_MINX) ? "(" : "[", k->min, k->max,
+           (k->bounds & B_MAXX) ? ")" : "]");
+}
+
+static int in_range(const keydef *k, double v) {
+  if ((k->bounds & B_MINX) ? !(v > k->min) : !(v >= k->min)) return 0;
+  if ((k->bounds & B_MAXX) ? !(v < k->max) : !(v <= k->max)) return 0;
+  return 1;
+}
+
+/* Parses "list:0,2,4": 0 or -1 with a message in why. */
+static int parse_pu_list(const char *s, int *pus, int cap, int *n, char *why, size_t whylen) {
+  const char *p = s + 5;
+  *n = 0;
+  if (!*p) return snprintf(why, whylen, "names no PUs"), -1;
+  while (*p) {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (end == p || errno || v < 0 || v > 65535 || (*end && *end != ','))
+      return snprintf(why, whylen, "'%s' is not a comma-separated list of PU numbers", s + 5), -1;
+    for (int i = 0; i < *n; i++)
+      if (pus[i] == v) return snprintf(why, whylen, "names PU %ld twice", v), -1;
+    if (*n == cap) return snprintf(why, whylen, "names more than %d PUs", cap), -1;
+    pus[(*n)++] = (int)v;
+    p = *end ? end + 1 : end;
+    if (*end == ',' && !*p) return snprintf(why, whylen, "ends with a comma"), -1;
+  }
+  return 0;
+}
+
+/* Reads one value of key k from node into out (type and range checked).
+ * `what` is the name used in messages ("y0", "sweep.y0"). */
+static int parse_value(const keydef *k, const config_setting_t *node, const config_setting_t *parent,
+                       const char *file, const char *what, cval *out, char *err, size_t errlen) {
+  int line = line_of(node, parent);
+  int t = config_setting_type(node);
+  char rng[96], sug[64], dym[96];
+  memset(out, 0, sizeof *out);
+  switch (k->type) {
+    case V_STR:
+    case V_PLACEMENT:
+    case V_TOPOLOGY: {
+      if (t != CONFIG_TYPE_STRING)
+        return ferr(err, errlen, file, line, "%s must be a string, not %s", what, type_word(t));
+      const char *s = config_setting_get_string(node);
+      size_t cap = k->size ? k->size : sizeof out->s;
+      if (strlen(s) >= cap)
+        return ferr(err, errlen, file, line, "%s is longer than %zu characters", what, cap - 1);
+      snprintf(out->s, sizeof out->s, "%s", s);
+      if (k->type == V_STR && k->choices && !in_choices(s, k->choices)) {
+        did_you_mean(dym, sizeof dym, suggest_choice(s, k->choices, sug, sizeof sug));
+        return ferr(err, errlen, file, line, "%s '%s' is not one of %s%s", what, s, k->choices,
+                    dym);
+      }
+      if (k->type == V_PLACEMENT) {
+        if (!strncmp(s, "list:", 5)) {
+          int pus[1024], n;
+          char why[160];
+          if (parse_pu_list(s, pus, 1024, &n, why, sizeof why))
+            return ferr(err, errlen, file, line, "%s '%s' %s", what, s, why);
+        } else if (!in_choices(s, "os|uma|compact|numa|spread")) {
+          did_you_mean(dym, sizeof dym, suggest_choice(s, "os|uma|compact|numa|spread", sug,
+                                                       sizeof sug));
+          return ferr(err, errlen, file, line,
+                      "%s '%s' is not one of os|uma|compact|numa|spread|list:<PUs>%s", what, s,
+                      dym);
+        }
+      }
+      if (k->type == V_TOPOLOGY && s[0] && strncmp(s, "synthetic:", 10) != 0) {
+        if (access(s, R_OK) != 0)
+          return ferr(err, errlen, file, line,
+                      "%s '%s': cannot read the XML file (%s); use \"\", \"synthetic:...\" or a "
+                      "readable lstopo XML path",
+                      what, s, strerror(errno));
+      }
+      if (k->type == V_TOPOLOGY && !strncmp(s, "synthetic:", 10) && !s[10])
+        return ferr(err, errlen, file, line, "%s 'synthetic:' needs a description, e.g. "
+                    "\"synthetic:pack:2 numa:1 core:4 pu:1\"", what);
+      return 0;
+    }
+    case V_INT: {
+      if (t == CONFIG_TYPE_FLOAT)
+        return ferr(err, errlen, file, line, "%s must be an integer, not %g", what,
+                    config_setting_get_float(node));
+      if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+        return ferr(err, errlen, file, line, "%s must be an integer, not %s", what, type_word(t));
+      long long v = config_setting_get_int64(node);
+      if (!in_range(k, (double)v)) {
+        range_text(k, rng, sizeof rng);
+        return ferr(err, errlen, file, line, "%s = %lld is out of range %s", what, v, rng);
+      }
+      out->i = v;
+      return 0;
+    }
+    case V_FLOAT: {
+      if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64 && t != CONFIG_TYPE_FLOAT)
+        return ferr(err, errlen, file, line, "%s must be a number, not %s", what, type_word(t));
+      double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(node)
+                                        : (double)config_setting_get_int64(node);
+      if (!isfinite(v) || !in_range(k, v)) {
+        range_text(k, rng, sizeof rng);
+        return ferr(err, errlen, file, line, "%s = %g is out of range %s", what, v, rng);
+      }
+      out->f = v;
+      return 0;
+    }
+    case V_BOOL:
+      if (t != CONFIG_TYPE_BOOL)
+        return ferr(err, errlen, file, line, "%s must be true or false, not %s", what,
+                    type_word(t));
+      out->i = config_setting_get_bool(node);
+      return 0;
+    case V_THREADS: {
+      range_text(k, rng, sizeof rng);
+      if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+        long long v = config_setting_get_int64(node);
+        if (!in_range(k, (double)v))
+          return ferr(err, errlen, file, line, "%s = %lld is out of range %s", what, v, rng);
+        out->i = v;
+        snprintf(out->s, sizeof out->s, "%lld", v);
+        return 0;
+      }
+      if (t == CONFIG_TYPE_STRING) {
+        const char *s = config_setting_get_string(node);
+        char *end;
+        errno = 0;
+        double f = strtod(s, &end);
+        snprintf(out->s, sizeof out->s, "%s", s);
+        if (end != s && errno == 0 && end[0] == 'x' && end[1] == '\0') {
+          if (!(f > 0 && f <= 256))
+            return ferr(err, errlen, file, line,
+                        "%s = \"%s\": the factor must be in (0, 256] times the cores", what, s);
+          out->rel = 1;
+          out->f = f;
+          return 0;
+        }
+        if (end != s && errno == 0 && *end == '\0' && f == floor(f)) {
+          if (!in_range(k, f))
+            return ferr(err, errlen, file, line, "%s = %s is out of range %s", what, s, rng);
+          out->i = (long long)f;
+          return 0;
+        }
+        return ferr(err, errlen, file, line,
+                    "%s = \"%s\" is neither a thread count nor \"<f>x\" (f times the cores, e.g. "
+                    "\"0.5x\")",
+                    what, s);
+      }
+      return ferr(err, errlen, file, line,
+                  "%s must be an integer or a string \"<f>x\", not %s", what, type_word(t));
+    }
+    case V_HIDDEN: {
+      if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+        return ferr(err, errlen, file, line, "%s must be an array of layer sizes like [128, 128], "
+                    "not %s", what, type_word(t));
+      int n = config_setting_length(node);
+      if (n < 1 || n > 8)
+        return ferr(err, errlen, file, line, "%s must have 1 to 8 layer sizes, not %d", what, n);
+      out->n = n;
+      for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(node, (unsigned)i);
+        int et = config_setting_type(e);
+        if (et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64)
+          return ferr(err, errlen, file, line, "%s[%d] must be an integer, not %s", what, i,
+                      type_word(et));
+        long long v = config_setting_get_int64(e);
+        if (!in_range(k, (double)v)) {
+          range_text(k, rng, sizeof rng);
+          return ferr(err, errlen, file, line, "%s[%d] = %lld is out of range %s", what, i, v,
+                      rng);
+        }
+        out->h[i] = (int)v;
+      }
+      return 0;
+    }
+  }
+  return ferr(err, errlen, file, line, "%s: internal error (key type)", what);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Walking a libconfig tree into settings / sweep / variants / scales.       */
+
+static int unknown_key(const char *file, int line, const char *name, const char *group, scope sc,
+                       int in_sweep, char *err, size_t errlen) {
+  suggest s = {NULL, 99, name};
+  char full[96], dym[128];
+  static char cand[K_COUNT][48];
+  for (int i = 0; i < N_KEYS; i++) {
+    const char *dot = strchr(keys[i].name, '.');
+    if (in_sweep && !keys[i].sweepable) continue;
+    if (group) {
+      size_t gl = strlen(group);
+      if (!dot || strncmp(keys[i].name, group, gl) != 0 || keys[i].name[gl] != '.') continue;
+      snprintf(cand[i], sizeof cand[i], "%s", dot + 1);
+      suggest_try(&s, cand[i]);
+    } else if (!dot) {
+      suggest_try(&s, keys[i].name);
+    }
+  }
+  if (!group) {
+    for (int g = 0; g < N_GROUPS; g++) suggest_try(&s, groups[g]);
+    if (!in_sweep) {
+      suggest_try(&s, "sweep");
+      if (sc != SC_VARIANT) suggest_try(&s, "variants");
+      if (sc == SC_TOP) {
+        suggest_try(&s, "scales");
+        suggest_try(&s, "description");
+      }
+    }
+  }
+  did_you_mean(dym, sizeof dym, s.best);
+  if (!s.best && !group) {
+    /* a group member written at the top level ("seconds = 5;") */
+    for (int i = 0; i < N_KEYS; i++) {
+      const char *dot = strchr(keys[i].name, '.');
+      if (dot && !strcmp(dot + 1, name)) {
+        snprintf(dym, sizeof dym, " (it belongs in a group: %.*s = { %s = ...; })",
+                 (int)(dot - keys[i].name), keys[i].name, name);
+        break;
+      }
+    }
+  }
+  if (group) snprintf(full, sizeof full, "%s.%s", group, name);
+  else snprintf(full, sizeof full, "%s", name);
+  const char *where = in_sweep ? " in sweep" : sc == SC_VARIANT ? " in a variant" : "";
+  if (!in_sweep && sc != SC_TOP && (!strcmp(name, "scales") || !strcmp(name, "description") ||
+                                    (sc == SC_VARIANT && !strcmp(name, "variants"))))
+    return ferr(err, errlen, file, line, "'%s' is not allowed %s", name,
+                sc == SC_VARIANT ? "inside a variant" : "inside a scale");
+  return ferr(err, errlen, file, line, "unknown key '%s'%s%s", full, where, dym);
+}
+
+static int put_slot(settings *st, int ki, const cval *v, const char *file, int line) {
+  st->k[ki].set = 1;
+  st->k[ki].v = *v;
+  st->k[ki].file = file;
+  st->k[ki].line = line;
+  return 0;
+}
+
+static void axis_free(axis *a) {
+  free(a->vals);
+  free(a->lines);
+  a->vals = NULL;
+  a->lines = NULL;
+}
+
+static void sweep_free(sweep *sw) {
+  for (int i = 0; i < sw->n; i++) axis_free(&sw->ax[i]);
+  sw->n = 0;
+}
+
+static void sweep_put(sweep *sw, const axis *a) {
+  for (int i = 0; i < sw->n; i++)
+    if (sw->ax[i].key == a->key) {
+      sw->ax[i] = *a;
+      return;
+    }
+  sw->ax[sw->n++] = *a;
+}
+
+static int parse_sweep_entry(loader *L, const char *file, const config_setting_t *node,
+                             const char *group, sweep *sw) {
+  const char *name = config_setting_name(node);
+  int line = line_of(node, NULL);
+  char full[96], what[128];
+  snprintf(full, sizeof full, group ? "%s.%s" : "%s%s", group ? group : "", name);
+  int ki = find_key(full);
+  if (ki < 0 || !keys[ki].sweepable) {
+    if (ki >= 0)
+      return ferr(L->err, L->errlen, file, line, "'%s' cannot be swept", full);
+    return unknown_key(file, line, name, group, SC_TOP, 1, L->err, L->errlen);
+  }
+  snprintf(what, sizeof what, "sweep.%s", full);
+  const keydef *k = &keys[ki];
+  int t = config_setting_type(node);
+  if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+    return ferr(L->err, L->errlen, file, line,
+                "%s must be a list of values, e.g. %s = [1, 2, 4]; (got %s)", what, name,
+                type_word(t));
+  if (k->type == V_HIDDEN && t != CONFIG_TYPE_LIST)
+    return ferr(L->err, L->errlen, file, line,
+                "%s must be a list of arrays, e.g. hidden = ([64], [128, 128]);", what);
+  int n = config_setting_length(node);
+  if (n == 0) return ferr(L->err, L->errlen, file, line, "%s is empty", what);
+  axis a = {ki, n, calloc((size_t)n, sizeof(cval)), calloc((size_t)n, sizeof(int)), file, line};
+  if (!a.vals || !a.lines) {
+    axis_free(&a);
+    return ferr(L->err, L->errlen, file, line, "out of memory");
+  }
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(node, (unsigned)i);
+    a.lines[i] = line_of(e, node);
+    char ewhat[160];
+    snprintf(ewhat, sizeof ewhat, "%s[%d]", what, i);
+    if (parse_value(k, e, node, file, ewhat, &a.vals[i], L->err, L->errlen)) {
+      axis_free(&a);
+      return -1;
+    }
+  }
+  for (int i = 0; i < sw->n; i++)
+    if (sw->ax[i].key == ki) axis_free(&sw->ax[i]); /* cannot happen within one file */
+  sweep_put(sw, &a);
+  return 0;
+}
+
+static int parse_sweep(loader *L, const char *file, const config_setting_t *node, sweep *sw) {
+  int line = line_of(node, NULL);
+  if (config_setting_type(node) != CONFIG_TYPE_GROUP)
+    return ferr(L->err, L->errlen, file, line,
+                "sweep must be a group: sweep = { y0 = [1, 2, 4]; batch = [16, 64]; };");
+  int n = config_setting_length(node);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *c = config_setting_get_elem(node, (unsigned)i);
+    const char *name = config_setting_name(c);
+    if (is_group(name)) {
+      if (config_setting_type(c) != CONFIG_TYPE_GROUP)
+        return ferr(L->err, L->errlen, file, line_of(c, node),
+                    "sweep.%s must be a group of lists: %s = { ... = [ ... ]; };", name, name);
+      int m = config_setting_length(c);
+      for (int j = 0; j < m; j++)
+        if (parse_sweep_entry(L, file, config_setting_get_elem(c, (unsigned)j), name, sw))
+          return -1;
+    } else if (parse_sweep_entry(L, file, c, NULL, sw)) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void variants_free(variants *vs) {
+  for (int i = 0; i < vs->n; i++) sweep_free(&vs->v[i].sw);
+  free(vs->v);
+  vs->v = NULL;
+  vs->n = 0;
+}
+
+static int walk(loader *L, const char *file, const config_setting_t *grp, scope sc, settings *st,
+                sweep *sw, variants *vs, layer *ly);
+
+static int parse_variants(loader *L, const char *file, const config_setting_t *node,
+                          variants *vs) {
+  int line = line_of(node, NULL);
+  if (config_setting_type(node) != CONFIG_TYPE_LIST)
+    return ferr(L->err, L->errlen, file, line,
+                "variants must be a list of groups: variants = ( { label = \"A\"; ... }, "
+                "{ ... } );");
+  int n = config_setting_length(node);
+  if (n == 0) return ferr(L->err, L->errlen, file, line, "variants is empty");
+  variants_free(vs);
+  vs->v = calloc((size_t)n, sizeof *vs->v);
+  if (!vs->v) return ferr(L->err, L->errlen, file, line, "out of memory");
+  vs->defined = 1;
+  vs->file = file;
+  vs->line = line;
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *e = config_setting_get_elem(node, (unsigned)i);
+    if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+      return ferr(L->err, L->errlen, file, line_of(e, node),
+                  "variant %d must be a group { label = \"...\"; ... }, not %s", i + 1,
+                  type_word(config_setting_type(e)));
+    variant *v = &vs->v[vs->n++];
+    v->file = file;
+    v->line = line_of(e, node);
+    if (walk(L, file, e, SC_VARIANT, &v->s, &v->sw, NULL, NULL)) return -1;
+    if (!v->s.k[K_LABEL].set) continue;
+    for (int j = 0; j + 1 < vs->n; j++)
+      if (vs->v[j].s.k[K_LABEL].set && !strcmp(vs->v[j].s.k[K_LABEL].v.s, v->s.k[K_LABEL].v.s))
+        return ferr(L->err, L->errlen, file, v->s.k[K_LABEL].line,
+                    "duplicate variant label '%s' (also at line %d)", v->s.k[K_LABEL].v.s,
+                    vs->v[j].s.k[K_LABEL].line);
+  }
+  return 0;
+}
+
+static int parse_scales(loader *L, const char *file, const config_setting_t *node, layer *ly) {
+  int line = line_of(node, NULL);
+  if (config_setting_type(node) != CONFIG_TYPE_GROUP)
+    return ferr(L->err, L->errlen, file, line,
+                "scales must be a group: scales = { quick = { ... }; paper = { ... }; };");
+  int n = config_setting_length(node);
+  ly->scales = calloc((size_t)n + 1, sizeof *ly->scales);
+  if (!ly->scales) return ferr(L->err, L->errlen, file, line, "out of memory");
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *c = config_setting_get_elem(node, (unsigned)i);
+    const char *name = config_setting_name(c);
+    if (config_setting_type(c) != CONFIG_TYPE_GROUP)
+      return ferr(L->err, L->errlen, file, line_of(c, node),
+                  "scales.%s must be a group of settings, not %s", name,
+                  type_word(config_setting_type(c)));
+    if (strlen(name) >= SPEC_STR)
+      return ferr(L->err, L->errlen, file, line_of(c, node), "scale name '%s' is too long", name);
+    scale_def *sd = &ly->scales[ly->n_scales++];
+    snprintf(sd->name, sizeof sd->name, "%s", name);
+    if (walk(L, file, c, SC_SCALE, &sd->s, &sd->sw, &sd->vs, NULL)) return -1;
+  }
+  return 0;
+}
+
+/* Walks the settings of one group (top level, a scale or a variant). */
+static int walk(loader *L, const char *file, const config_setting_t *grp, scope sc, settings *st,
+                sweep *sw, variants *vs, layer *ly) {
+  int n = config_setting_length(grp);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *c = config_setting_get_elem(grp, (unsigned)i);
+    const char *name = config_setting_name(c);
+    int line = line_of(c, grp);
+    if (!name) return ferr(L->err, L->errlen, file, line, "unnamed setting");
+    if (!strcmp(name, "sweep")) {
+      if (parse_sweep(L, file, c, sw)) return -1;
+    } else if (!strcmp(name, "variants") && sc != SC_VARIANT) {
+      if (parse_variants(L, file, c, vs)) return -1;
+    } else if (!strcmp(name, "scales") && sc == SC_TOP) {
+      if (parse_scales(L, file, c, ly)) return -1;
+    } else if (!strcmp(name, "description") && sc == SC_TOP) {
+      if (config_setting_type(c) != CONFIG_TYPE_STRING)
+        return ferr(L->err, L->errlen, file, line, "description must be a string, not %s",
+                    type_word(config_setting_type(c)));
+      snprintf(ly->description, sizeof ly->description, "%s", config_setting_get_string(c));
+      ly->has_description = 1;
+    } else if (is_group(name)) {
+      if (config_setting_type(c) != CONFIG_TYPE_GROUP)
+        return ferr(L->err, L->errlen, file, line,
+                    "%s must be a group: %s = { ... = ...; };, not %s", name, name,
+                    type_word(config_setting_type(c)));
+      int m = config_setting_length(c);
+      for (int j = 0; j < m; j++) {
+        const config_setting_t *g = config_setting_get_elem(c, (unsigned)j);
+        char full[96];
+        snprintf(full, sizeof full, "%s.%s", name, config_setting_name(g));
+        int ki = find_key(full);
+        int gl = line_of(g, c);
+        if (ki < 0) return unknown_key(file, gl, config_setting_name(g), name, sc, 0, L->err,
+                                       L->errlen);
+        cval v;
+        if (parse_value(&keys[ki], g, c, file, full, &v, L->err, L->errlen)) return -1;
+        put_slot(st, ki, &v, file, gl);
+      }
+    } else {
+      int ki = find_key(name);
+      if (ki < 0) return unknown_key(file, line, name, NULL, sc, 0, L->err, L->errlen);
+      cval v;
+      if (parse_value(&keys[ki], c, grp, file, name, &v, L->err, L->errlen)) return -1;
+      put_slot(st, ki, &v, file, line);
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Files: reading, @include, layering.                                       */
+
+static char *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    size_t got = fread(buf + n, 1, cap - n - 1, f);
+    n += got;
+    if (n + 1 < cap) break;
+    char *nb = realloc(buf, cap * 2);
+    if (!nb) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = nb;
+    cap *= 2;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (!buf) return NULL;
+  if (bad) {
+    free(buf);
+    errno = EIO;
+    return NULL;
+  }
+  buf[n] = '\0';
+  *len = n;
+  return buf;
+}
+
+typedef struct {
+  int line;
+  char name[SPEC_PATH];
+} include_dir;
+
+/* Finds @include directives (libconfig's syntax: at the start of a line,
+ * outside comments and strings), records them and blanks them out so
+ * libconfig sees the rest with unchanged line numbers. */
+static int scan_includes(char *text, const char *file, include_dir *inc, int cap, int *n_inc,
+                         char *err, size_t errlen) {
+  enum { NORMAL, STR, LINE_C, BLOCK_C } st = NORMAL;
+  int depth = 0, line = 1, at_line_start = 1;
+  *n_inc = 0;
+  for (char *p = text; *p; p++) {
+    char c = *p;
+    if (st == NORMAL && at_line_start) {
+      char *q = p;
+      while (*q == ' ' || *q == '\t') q++;
+      if (!strncmp(q, "@include", 8)) {
+        char *r = q + 8;
+        if (depth > 0)
+          return ferr(err, errlen, file, line, "@include must be at the top level, not inside "
+                      "a group or list");
+        while (*r == ' ' || *r == '\t') r++;
+        char *end = *r == '"' ? strchr(r + 1, '"') : NULL;
+        char *nl = strchr(r, '\n');
+        if (!end || (nl && end > nl) || end == r + 1)
+          return ferr(err, errlen, file, line, "@include needs a quoted file name: @include "
+                      "\"base.cfg\"");
+        if (*n_inc == cap) return ferr(err, errlen, file, line, "too many @include lines");
+        if ((size_t)(end - r - 1) >= SPEC_PATH)
+          return ferr(err, errlen, file, line, "@include file name too long");
+        inc[*n_inc].line = line;
+        snprintf(inc[*n_inc].name, SPEC_PATH, "%.*s", (int)(end - r - 1), r + 1);
+        (*n_inc)++;
+        for (char *w = q; w <= end; w++) *w = ' ';
+        p = end;
+        at_line_start = 0;
+        continue;
+      }
+    }
+    at_line_start = 0;
+    switch (st) {
+      case NORMAL:
+        if (c == '"') st = STR;
+        else if (c == '#') st = LINE_C;
+        else if (c == '/' && p[1] == '/') st = LINE_C, p++;
+        else if (c == '/' && p[1] == '*') st = BLOCK_C, p++;
+        else if (c == '{' || c == '(' || c == '[') depth++;
+        else if (c == '}' || c == ')' || c == ']') depth--;
+        break;
+      case STR:
+        if (c == '\\' && p[1] && p[1] != '\n') p++;
+        else if (c == '"') st = NORMAL;
+        break;
+      case LINE_C:
+        if (c == '\n') st = NORMAL;
+        break;
+      case BLOCK_C:
+        if (c == '*' && p[1] == '/') st = NORMAL, p++;
+        break;
+    }
+    if (*p == '\n') {
+      line++;
+      at_line_start = 1;
+    }
+  }
+  return 0;
+}
+
+static void layer_free(layer *ly) {
+  if (!ly) return;
+  sweep_free(&ly->sw);
+  variants_free(&ly->vs);
+  for (int i = 0; i < ly->n_scales; i++) {
+    sweep_free(&ly->scales[i].sw);
+    variants_free(&ly->scales[i].vs);
+  }
+  free(ly->scales);
+  free(ly);
+}
+
+/* Reads `path` and (first) everything it includes, appending layers in
+ * precedence order. from_file/from_line: the @include that named it. */
+static int load_file(loader *L, const char *path, const char *from_file, int from_line) {
+  char real[PATH_MAX];
+  if (!realpath(path, real)) {
+    if (from_file)
+      return ferr(L->err, L->errlen, from_file, from_line, "@include: cannot open '%s': %s",
+                  path, strerror(errno));
+    return psgd_err(L->err, L->errlen, "%s: cannot open: %s", path, strerror(errno));
+  }
+  for (int i = 0; i < L->depth; i++)
+    if (!strcmp(L->stack[i], real))
+      return ferr(L->err, L->errlen, from_file, from_line, "@include cycle: '%s' includes itself",
+                  path);
+  for (int i = 0; i < L->n_layers; i++)
+    if (!strcmp(L->layers[i]->real, real)) return 0; /* already a lower layer: include once */
+  if (L->depth == 16)
+    return ferr(L->err, L->errlen, from_file, from_line, "@include nested more than 16 deep");
+  size_t len;
+  char *text = read_all(path, &len);
+  if (!text) {
+    if (from_file)
+      return ferr(L->err, L->errlen, from_file, from_line, "@include: cannot read '%s': %s", path,
+                  strerror(errno));
+    return psgd_err(L->err, L->errlen, "%s: cannot read: %s", path, strerror(errno));
+  }
+  if (strlen(text) != len) {
+    free(text);
+    return psgd_err(L->err, L->errlen, "%s: contains a NUL byte: not a text file", path);
+  }
+  include_dir inc[32];
+  int n_inc;
+  layer *ly = calloc(1, sizeof *ly);
+  config_t cfg;
+  int rc = -1, cfg_live = 0;
+  if (!ly) {
+    psgd_err(L->err, L->errlen, "%s: out of memory", path);
+    goto out_with_text;
+  }
+  snprintf(ly->file, sizeof ly->file, "%s", path);
+  snprintf(ly->real, sizeof ly->real, "%s", real);
+  if (scan_includes(text, ly->file, inc, 32, &n_inc, L->err, L->errlen)) goto out_with_layer;
+
+  L->stack[L->depth++] = real;
+  for (int i = 0; i < n_inc; i++) {
+    char child[PATH_MAX];
+    if (inc[i].name[0] == '/') {
+      snprintf(child, sizeof child, "%s", inc[i].name);
+    } else {
+      const char *slash = strrchr(path, '/');
+      if (slash) snprintf(child, sizeof child, "%.*s/%s", (int)(slash - path), path, inc[i].name);
+      else snprintf(child, sizeof child, "%s", inc[i].name);
+    }
+    if (load_file(L, child, ly->file, inc[i].line)) {
+      L->depth--;
+      goto out_with_layer;
+    }
+  }
+  L->depth--;
+
+  config_init(&cfg);
+  cfg_live = 1;
+  config_set_options(&cfg, CONFIG_OPTION_AUTOCONVERT);
+  if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+    ferr(L->err, L->errlen, ly->file, config_error_line(&cfg), "%s",
+         config_error_text(&cfg) ? config_error_text(&cfg) : "syntax error");
+    goto out_with_layer;
+  }
+  if (walk(L, ly->file, config_root_setting(&cfg), SC_TOP, &ly->s, &ly->sw, &ly->vs, ly))
+    goto out_with_layer;
+  if (L->n_layers == L->cap_layers) {
+    int cap = L->cap_layers ? 2 * L->cap_layers : 8;
+    layer **nl = realloc(L->layers, (size_t)cap * sizeof *nl);
+    if (!nl) {
+      psgd_err(L->err, L->errlen, "%s: out of memory", path);
+      goto out_with_layer;
+    }
+    L->layers = nl;
+    L->cap_layers = cap;
+  }
+  L->layers[L->n_layers++] = ly;
+  ly = NULL;
+  rc = 0;
+out_with_layer:
+  layer_free(ly);
+  if (cfg_live) config_destroy(&cfg);
+out_with_text:
+  free(text);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resolution of one run.                                                    */
+
+int config_n_cores(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* An IDX file as plain or .gz (data.h accepts both). */
+static int idx_missing(const char *dir, const char *stem, char *miss, size_t cap) {
+  char p[PATH_MAX];
+  bfmt(p, sizeof p, "%s/%s", dir, stem);
+  if (file_exists(p)) return 0;
+  bfmt(p, sizeof p, "%s/%s.gz", dir, stem);
+  if (file_exists(p)) return 0;
+  snprintf(miss, cap, "%s/%s[.gz]", dir, stem);
+  return 1;
+}
+
+int config_check_dataset(const run_spec *s, char *err, size_t errlen) {
+  static const char *const idx[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  char dir[PATH_MAX], p[PATH_MAX], miss[PATH_MAX + 16];
+  const char *root = s->data_dir[0] ? s->data_dir : "data";
+  if (!strcmp(s->dataset, "synthetic")) return 0;
+  if (!strcmp(s->dataset, "fashion-mnist") || !strcmp(s->dataset, "mnist")) {
+    int fashion = s->dataset[0] == 'f';
+    const char *env = fashion ? getenv("PSGD_FASHION_DIR") : NULL;
+    if (fashion) snprintf(dir, sizeof dir, "%s", env && *env ? env : "/usr/share/datasets/fashion-mnist");
+    else snprintf(dir, sizeof dir, "%s/mnist", root);
+    for (int i = 0; i < 4; i++)
+      if (idx_missing(dir, idx[i], miss, sizeof miss))
+        return psgd_err(err, errlen, "dataset '%s': missing %s (%s)", s->dataset, miss,
+                        fashion ? "install dataset-fashion-mnist or set PSGD_FASHION_DIR"
+                                : "run `make data`");
+    return 0;
+  }
+  if (!strcmp(s->dataset, "cifar10")) {
+    for (int i = 1; i <= 6; i++) {
+      if (i <= 5) snprintf(p, sizeof p, "%s/cifar-10-batches-bin/data_batch_%d.bin", root, i);
+      else snprintf(p, sizeof p, "%s/cifar-10-batches-bin/test_batch.bin", root);
+      if (!file_exists(p))
+        return psgd_err(err, errlen, "dataset 'cifar10': missing %s (run `make data`)", p);
+    }
+    return 0;
+  }
+  if (!strcmp(s->dataset, "cifar100")) {
+    static const char *const f[] = {"train.bin", "test.bin"};
+    for (int i = 0; i < 2; i++) {
+      snprintf(p, sizeof p, "%s/cifar-100-binary/%s", root, f[i]);
+      if (!file_exists(p))
+        return psgd_err(err, errlen, "dataset 'cifar100': missing %s (run `make data`)", p);
+    }
+    return 0;
+  }
+  return psgd_err(err, errlen, "unknown dataset '%s'", s->dataset);
+}
+
+static void apply_slot(run_spec *s, int ki, const cval *v, int n_cores) {
+  const keydef *k = &keys[ki];
+  char *f = (char *)s + k->off;
+  if (ki == K_THREADS) {
+    long t = v->rel ? lround(v->f * n_cores) : (long)v->i;
+    s->threads = t < 1 ? 1 : (int)t;
+    return;
+  }
+  switch (k->fk) {
+    case F_NONE: return;
+    case F_INT:
+      if (k->type == V_FLOAT) *(int *)f = (int)v->f;
+      else *(int *)f = (int)v->i;
+      return;
+    case F_LONG: *(long *)f = (long)v->i; return;
+    case F_U64: *(uint64_t *)f = (uint64_t)v->i; return;
+    case F_DOUBLE: *(double *)f = v->f; return;
+    case F_STR: snprintf(f, k->size, "%s", v->s); return;
+    case F_HIDDEN:
+      s->n_hidden = v->n;
+      memset(s->hidden, 0, sizeof s->hidden);
+      for (int i = 0; i < v->n; i++) s->hidden[i] = v->h[i];
+      return;
+  }
+}
+
+/* Where a resolved field came from, for messages: the setting's line, else
+ * the experiment file itself. */
+typedef struct {
+  const settings *st;
+  const char *path;
+} origin;
+
+static int oerr(char *err, size_t errlen, const origin *o, int ki, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int oerr(char *err, size_t errlen, const origin *o, int ki, const char *fmt, ...) {
+  char msg[PSGD_ERRLEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  const slot *sl = ki >= 0 ? &o->st->k[ki] : NULL;
+  if (sl && sl->set) return ferr(err, errlen, sl->file, sl->line, "%s", msg);
+  return ferr(err, errlen, o->path, 0, "%s", msg);
+}
+
+/* Builds the spec of one run from its resolved settings and checks what
+ * single settings cannot: combinations. */
+static int build_spec(const settings *st, const char *path, const char *name, int n_cores,
+                      int check_data, run_spec *s, char *err, size_t errlen) {
+  origin o = {st, path};
+  spec_default(s);
+  snprintf(s->experiment, sizeof s->experiment, "%s", name);
+  for (int i = 0; i < N_KEYS; i++)
+    if (st->k[i].set) apply_slot(s, i, &st->k[i].v, n_cores);
+  if (!st->k[K_LABEL].set) snprintf(s->label, sizeof s->label, "%s", s->algorithm);
+
+  /* EXPFILE.md: the algorithm resolves into dispatcher + store (+ elastic). */
+  const char *alg = s->algorithm;
+  s->elastic = 0;
+  snprintf(s->store, sizeof s->store, "hogwild");
+  if (!strcmp(alg, "interval") || !strcmp(alg, "sync")) {
+    snprintf(s->dispatcher, sizeof s->dispatcher, "%s", alg);
+  } else {
+    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
+    if (!strcmp(alg, "elastic")) s->elastic = 1;
+    else if (in_choices(alg, STORES)) snprintf(s->store, sizeof s->store, "%s", alg);
+  }
+  if (st->k[K_STORE].set) {
+    const char *want = st->k[K_STORE].v.s;
+    if (in_choices(alg, STORES) && strcmp(alg, want) != 0)
+      return oerr(err, errlen, &o, K_STORE,
+                  "store '%s' contradicts algorithm '%s' (which is async over store '%s')", want,
+                  alg, alg);
+    bfmt(s->store, sizeof s->store, "%s", want);
+  }
+
+  if (strcmp(s->y_control, "const") != 0 && strcmp(s->dispatcher, "interval") != 0)
+    return oerr(err, errlen, &o, K_Y_CONTROL,
+                "y_control '%s' needs algorithm 'interval' (this run's algorithm is '%s')",
+                s->y_control, alg);
+  if (s->ps_bound != -1 && strcmp(s->store, "leashed") != 0)
+    return oerr(err, errlen, &o, K_PS,
+                "ps = %d applies only to store 'leashed' (this run's store is '%s')", s->ps_bound,
+                s->store);
+  if (strcmp(s->backoff, "none") != 0 && !strcmp(s->store, "hogwild"))
+    return oerr(err, errlen, &o, K_BACKOFF,
+                "backoff '%s' needs a store that retries (mutex, rwlock or leashed), not "
+                "'hogwild' (thesis Section 3.5)",
+                s->backoff);
+  if (s->stop_seconds == 0 && s->stop_epochs == 0 && s->stop_steps == 0 && s->target_acc == 0 &&
+      s->epsilon == 0) {
+    int ki = K_STOP_SECONDS;
+    for (int i = K_STOP_SECONDS; i <= K_EPSILON; i++)
+      if (st->k[i].set && st->k[i].line > (st->k[ki].set ? st->k[ki].line : 0)) ki = i;
+    return oerr(err, errlen, &o, ki,
+                "no stop condition: set one of stop.seconds, stop.epochs, stop.steps, "
+                "stop.target_acc, stop.epsilon above 0");
+  }
+  if (s->timeout_s > 0 && s->stop_seconds > 0 && s->timeout_s <= s->stop_seconds)
+    return oerr(err, errlen, &o, K_TIMEOUT,
+                "timeout = %g must be longer than stop.seconds = %g", s->timeout_s,
+                s->stop_seconds);
+  if (s->target_acc > 0 && s->eval_every_s == 0 && s->eval_every_steps == 0)
+    return oerr(err, errlen, &o, K_TARGET_ACC,
+                "stop.target_acc needs periodic evaluation: set eval.every_s or eval.every_steps "
+                "above 0");
+  if (s->train_limit > 0 && s->train_limit < s->batch)
+    return oerr(err, errlen, &o, K_BATCH, "batch = %d is larger than train_limit = %d",
+                s->batch, s->train_limit);
+  if (!strncmp(s->placement, "list:", 5) && !s->topology[0] && !s->bind_best_effort) {
+    int pus[1024], n;
+    char why[160];
+    cpu_set_t set;
+    if (parse_pu_list(s->placement, pus, 1024, &n, why, sizeof why) == 0 &&
+        sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int i = 0; i < n; i++)
+        if (pus[i] >= CPU_SETSIZE || !CPU_ISSET(pus[i], &set))
+          return oerr(err, errlen, &o, K_PLACEMENT,
+                      "placement '%s': PU %d is not available on this machine (set "
+                      "bind_best_effort = true to run anyway)",
+                      s->placement, pus[i]);
+  }
+  if (check_data) {
+    char why[PSGD_ERRLEN];
+    if (config_check_dataset(s, why, sizeof why))
+      return oerr(err, errlen, &o, st->k[K_DATASET].set ? K_DATASET : K_DATA_DIR, "%s", why);
+  }
+  return 0;
+}
+
+static void format_value(int ki, const cval *v, const run_spec *s, char *buf, size_t cap) {
+  const keydef *k = &keys[ki];
+  switch (k->type) {
+    case V_INT:
+    case V_BOOL: snprintf(buf, cap, "%lld", v->i); break;
+    case V_FLOAT: snprintf(buf, cap, "%g", v->f); break;
+    case V_THREADS: snprintf(buf, cap, "%d", s->threads); break;
+    case V_HIDDEN: {
+      size_t len = 0;
+      for (int i = 0; i < v->n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? "x" : "", v->h[i]);
+      break;
+    }
+    default: bfmt(buf, cap, "%s", v->s); break;
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Expansion.                                                                */
+
+static void overlay(settings *dst, const settings *src) {
+  for (int i = 0; i < N_KEYS; i++)
+    if (src->k[i].set) dst->k[i] = src->k[i];
+}
+
+static void overlay_sweep(sweep *dst, const sweep *src) {
+  for (int i = 0; i < src->n; i++) sweep_put(dst, &src->ax[i]);
+}
+
+#define MAX_RUNS 100000
+
+typedef struct {
+  char key[17];
+  int idx;
+} keyidx;
+
+static int cmp_keyidx(const void *a, const void *b) {
+  const keyidx *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int add_run(experiment *e, int *cap, const exp_run *r, char *err, size_t errlen) {
+  if (e->n_runs == *cap) {
+    int nc = *cap ? 2 * *cap : 64;
+    exp_run *nr = realloc(e->runs, (size_t)nc * sizeof *nr);
+    if (!nr) return psgd_err(err, errlen, "%s: out of memory expanding runs", e->path);
+    e->runs = nr;
+    *cap = nc;
+  }
+  e->runs[e->n_runs++] = *r;
+  return 0;
+}
+
+/* Drops runs whose key an earlier run already has (e.g. threads "1x" and 2
+ * on a 2-core machine), keeping the first. */
+static int dedupe(experiment *e, char *err, size_t errlen) {
+  if (e->n_runs < 2) return 0;
+  keyidx *ki = malloc((size_t)e->n_runs * sizeof *ki);
+  char *drop = calloc((size_t)e->n_runs, 1);
+  if (!ki || !drop) {
+    free(ki);
+    free(drop);
+    return psgd_err(err, errlen, "%s: out of memory", e->path);
+  }
+  for (int i = 0; i < e->n_runs; i++) {
+    memcpy(ki[i].key, e->runs[i].key, 17);
+    ki[i].idx = i;
+  }
+  qsort(ki, (size_t)e->n_runs, sizeof *ki, cmp_keyidx);
+  for (int i = 1; i < e->n_runs; i++)
+    if (!strcmp(ki[i].key, ki[i - 1].key)) drop[ki[i].idx] = 1;
+  int w = 0;
+  for (int i = 0; i < e->n_runs; i++)
+    if (!drop[i]) e->runs[w++] = e->runs[i];
+  e->n_duplicates = e->n_runs - w;
+  e->n_runs = w;
+  free(ki);
+  free(drop);
+  return 0;
+}
+
+static int expand(loader *L, experiment *e, const char *scale_name, int check_data) {
+  settings fixed;
+  sweep sw;
+  variants vs = {0};
+  memset(&fixed, 0, sizeof fixed);
+  memset(&sw, 0, sizeof sw);
+  int scale_found = 0, cap = 0;
+  for (int i = 0; i < L->n_layers; i++) {
+    layer *ly = L->layers[i];
+    overlay(&fixed, &ly->s);
+    overlay_sweep(&sw, &ly->sw);
+    if (ly->vs.defined) vs = ly->vs;
+    if (ly->has_description) snprintf(e->description, sizeof e->description, "%s", ly->description);
+  }
+  /* EXPFILE.md: named scales override anything above, from every layer. */
+  for (int i = 0; i < L->n_layers; i++) {
+    layer *ly = L->layers[i];
+    for (int j = 0; j < ly->n_scales; j++) {
+      scale_def *sd = &ly->scales[j];
+      if (strcmp(sd->name, scale_name) != 0) continue;
+      scale_found = 1;
+      overlay(&fixed, &sd->s);
+      overlay_sweep(&sw, &sd->sw);
+      if (sd->vs.defined) vs = sd->vs;
+    }
+  }
+  if (!scale_found && strcmp(scale_name, "quick") != 0 && strcmp(scale_name, "paper") != 0) {
+    char names[256] = "quick, paper";
+    size_t len = strlen(names);
+    suggest sg = {NULL, 99, scale_name};
+    suggest_try(&sg, "quick");
+    suggest_try(&sg, "paper");
+    for (int i = 0; i < L->n_layers; i++)
+      for (int j = 0; j < L->layers[i]->n_scales; j++) {
+        const char *nm = L->layers[i]->scales[j].name;
+        suggest_try(&sg, nm);
+        if (strcmp(nm, "quick") && strcmp(nm, "paper") && len + strlen(nm) + 3 < sizeof names)
+          len += (size_t)snprintf(names + len, sizeof names - len, ", %s", nm);
+      }
+    char dym[96];
+    did_you_mean(dym, sizeof dym, sg.best);
+    return psgd_err(L->err, L->errlen, "%s: unknown scale '%s' (known: %s)%s", e->path,
+                    scale_name, names, dym);
+  }
+
+  int n_var = vs.defined ? vs.n : 1;
+  for (int vi = 0; vi < n_var; vi++) {
+    settings eff = fixed;
+    sweep esw = sw;
+    const variant *v = vs.defined ? &vs.v[vi] : NULL;
+    if (v) {
+      overlay(&eff, &v->s);
+      overlay_sweep(&esw, &v->sw);
+      /* a key the variant fixes is not swept for it */
+      int w = 0;
+      for (int a = 0; a < esw.n; a++)
+        if (!v->s.k[esw.ax[a].key].set) esw.ax[w++] = esw.ax[a];
+      esw.n = w;
+    }
+    long repeat = eff.k[K_REPEAT].set ? (long)eff.k[K_REPEAT].v.i : 1;
+    double combos = 1;
+    for (int a = 0; a < esw.n; a++) combos *= esw.ax[a].n;
+    if (e->n_runs + combos * repeat > MAX_RUNS)
+      return psgd_err(L->err, L->errlen, "%s: the experiment expands to more than %d runs",
+                      e->path, MAX_RUNS);
+    int idx[K_COUNT] = {0};
+    for (;;) {
+      settings cur = eff;
+      for (int a = 0; a < esw.n; a++) {
+        const axis *ax = &esw.ax[a];
+        slot *sl = &cur.k[ax->key];
+        sl->set = 1;
+        sl->v = ax->vals[idx[a]];
+        sl->file = ax->file;
+        sl->line = ax->lines[idx[a]];
+      }
+      exp_run r;
+      memset(&r, 0, sizeof r);
+      r.variant = v ? vi : -1;
+      if (build_spec(&cur, e->path, e->name, e->n_cores, check_data, &r.spec, L->err, L->errlen))
+        return -1;
+      size_t len = 0;
+      for (int a = 0; a < esw.n && len < sizeof r.swept; a++) {
+        char val[96];
+        format_value(esw.ax[a].key, &esw.ax[a].vals[idx[a]], &r.spec, val, sizeof val);
+        len += (size_t)snprintf(r.swept + len, sizeof r.swept - len, "%s%s=%s", len ? " " : "",
+                                keys[esw.ax[a].key].name, val);
+      }
+      r.est_s = r.spec.stop_seconds > 0 ? r.spec.stop_seconds : r.spec.timeout_s;
+      uint64_t seed0 = r.spec.seed;
+      for (long rep = 0; rep < repeat; rep++) {
+        exp_run rr = r;
+        /* EXPFILE.md: repetition r gets seed + r (recorded in the spec) */
+        rr.spec.seed = seed0 + (uint64_t)rep;
+        rr.spec.repetition = (int)rep;
+        if (repeat > 1 && len < sizeof rr.swept)
+          snprintf(rr.swept + len, sizeof rr.swept - len, "%srep=%ld", len ? " " : "", rep);
+        spec_key(&rr.spec, rr.key);
+        if (add_run(e, &cap, &rr, L->err, L->errlen)) return -1;
+      }
+      int a = esw.n - 1;
+      while (a >= 0 && ++idx[a] == esw.ax[a].n) idx[a--] = 0;
+      if (a < 0) break;
+    }
+  }
+  return dedupe(e, L->err, L->errlen);
+}
+
+experiment *config_load(const char *path, const config_opts *opts, char *err, size_t errlen) {
+  config_opts dflt = {NULL, 0, 0};
+  if (!opts) opts = &dflt;
+  const char *scale = opts->scale && opts->scale[0] ? opts->scale : "quick";
+  loader L = {0};
+  L.err = err;
+  L.errlen = errlen;
+  L.n_cores = opts->n_cores > 0 ? opts->n_cores : config_n_cores();
+  experiment *e = calloc(1, sizeof *e);
+  if (!e) {
+    psgd_err(err, errlen, "%s: out of memory", path);
+    return NULL;
+  }
+  if (strlen(path) >= sizeof e->path || strlen(scale) >= sizeof e->scale) {
+    psgd_err(err, errlen, "%s: path or scale name too long", path);
+    goto fail;
+  }
+  snprintf(e->path, sizeof e->path, "%s", path);
+  snprintf(e->scale, sizeof e->scale, "%s", scale);
+  e->n_cores = L.n_cores;
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t stem = strlen(base);
+  if (stem > 4 && !strcmp(base + stem - 4, ".cfg")) stem -= 4;
+  if (stem >= sizeof e->name) stem = sizeof e->name - 1;
+  snprintf(e->name, sizeof e->name, "%.*s", (int)stem, base);
+
+  if (load_file(&L, path, NULL, 0)) goto fail;
+  if (expand(&L, e, scale, opts->check_data)) goto fail;
+  for (int i = 0; i < L.n_layers; i++) layer_free(L.layers[i]);
+  free(L.layers);
+  return e;
+fail:
+  for (int i = 0; i < L.n_layers; i++) layer_free(L.layers[i]);
+  free(L.layers);
+  config_free(e);
+  return NULL;
+}
+
+void config_free(experiment *e) {
+  if (!e) return;
+  free(e->runs);
+  free(e);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --only filters.                                                           */
+
+/* Maps a filter name to the spec JSON name ("stop.seconds" -> "stop_seconds"). */
+static const char *json_name(const char *name) {
+  static const char *const extra[] = {"experiment", "repetition", "dispatcher", "store",
+                                      "elastic"};
+  int ki = find_key(name);
+  if (ki >= 0) return keys[ki].json;
+  for (int i = 0; i < N_KEYS; i++)
+    if (keys[i].json && !strcmp(keys[i].json, name)) return keys[i].json;
+  for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+    if (!strcmp(extra[i], name)) return extra[i];
+  return NULL;
+}
+
+static int is_index_filter(const char *f) {
+  for (const char *p = f; *p; p++)
+    if (!isdigit((unsigned char)*p) && *p != '-' && *p != ',') return 0;
+  return *f != '\0';
+}
+
+int config_filter_check(const char *filter, char *err, size_t errlen) {
+  if (is_index_filter(filter)) {
+    const char *p = filter;
+    while (*p) {
+      char *end;
+      long a = strtol(p, &end, 10), b = a;
+      if (end == p) return psgd_err(err, errlen, "--only '%s': expected N, A-B or name=value", filter);
+      if (*end == '-') {
+        p = end + 1;
+        b = strtol(p, &end, 10);
+        if (end == p || b < a)
+          return psgd_err(err, errlen, "--only '%s': bad index range", filter);
+      }
+      if (*end && *end != ',') return psgd_err(err, errlen, "--only '%s': bad index list", filter);
+      p = *end ? end + 1 : end;
+    }
+    return 0;
+  }
+  const char *eq = strchr(filter, '=');
+  if (!eq || eq == filter)
+    return psgd_err(err, errlen, "--only '%s': expected N, A-B, or name=value (e.g. label=Async)",
+                    filter);
+  char name[64];
+  snprintf(name, sizeof name, "%.*s", (int)(eq - filter), filter);
+  if (!strcmp(name, "key") || json_name(name)) return 0;
+  suggest s = {NULL, 99, name};
+  for (int i = 0; i < N_KEYS; i++)
+    if (keys[i].json) suggest_try(&s, keys[i].name);
+  suggest_try(&s, "key");
+  char dym[96];
+  did_you_mean(dym, sizeof dym, s.best);
+  return psgd_err(err, errlen, "--only '%s': unknown field '%s'%s", filter, name, dym);
+}
+
+/* Value text of JSON field `name` in json (strings without quotes). */
+static int json_field(const char *json, const char *name, char *out, size_t cap) {
+  char pat[80];
+  snprintf(pat, sizeof pat, "\"%s\":", name);
+  const char *p = strstr(json, pat);
+  if (!p) return -1;
+  p += strlen(pat);
+  const char *e;
+  if (*p == '"') {
+    p++;
+    e = strchr(p, '"');
+  } else if (*p == '[') {
+    p++;
+    e = strchr(p, ']');
+  } else {
+    e = p + strcspn(p, ",}");
+  }
+  if (!e) return -1;
+  snprintf(out, cap, "%.*s", (int)(e - p), p);
+  return 0;
+}
+
+int config_run_matches(const experiment *e, int i, const char *filter) {
+  if (i < 0 || i >= e->n_runs) return 0;
+  if (is_index_filter(filter)) {
+    const char *p = filter;
+    while (*p) {
+      char *end;
+      long a = strtol(p, &end, 10), b = a;
+      if (*end == '-') b = strtol(end + 1, &end, 10);
+      if (i >= a && i <= b) return 1;
+      p = *end ? end + 1 : end;
+    }
+    return 0;
+  }
+  const char *eq = strchr(filter, '=');
+  if (!eq) return 0;
+  char name[64], val[SPEC_PATH];
+  snprintf(name, sizeof name, "%.*s", (int)(eq - filter), filter);
+  const char *want = eq + 1;
+  if (!strcmp(name, "key")) return !strcmp(e->runs[i].key, want);
+  const char *jn = json_name(name);
+  if (!jn) return 0;
+  char json[8192];
+  if (spec_to_json(&e->runs[i].spec, json, sizeof json) < 0) return 0;
+  if (json_field(json, jn, val, sizeof val)) return 0;
+  if (!strcmp(val, want)) return 1;
+  /* numbers compare numerically ("lr=0.0050" matches 0.005); hidden as "128,128" or "128x128" */
+  char *e1, *e2;
+  double a = strtod(val, &e1), b = strtod(want, &e2);
+  if (e1 != val && !*e1 && e2 != want && !*e2) return a == b;
+  if (!strcmp(jn, "hidden")) {
+    char w[SPEC_PATH];
+    snprintf(w, sizeof w, "%s", want);
+    for (char *q = w; *q; q++)
+      if (*q == 'x') *q = ',';
+    return !strcmp(val, w);
+  }
+  return 0;
+}

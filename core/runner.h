@@ -1,0 +1,62 @@
+/* runner.h - executes the runs of an expanded experiment, one forked child
+ * per run, into a results database; resumable.
+ *
+ * Per run: the parent decides skip / run from the database (a run whose key
+ * has a final status is skipped; --retry-failed redoes timeout and crashed
+ * runs), calls rec_run_begin (so a row exists before anything can crash),
+ * forks; the child opens its own rec handle, calls engine_run and
+ * rec_run_end. The parent watches it: a wall-clock limit (SIGKILL, marked
+ * 'timeout'), a child that dies (marked 'crashed' with the signal or the
+ * engine's error), SIGINT/SIGTERM/SIGHUP of the runner (the child is asked
+ * to stop with SIGTERM, killed after a grace period, marked 'interrupted',
+ * and the sweep ends). A SIGKILLed runner takes its child with it
+ * (PR_SET_PDEATHSIG); the 'running' row it leaves is redone next time.
+ *
+ * Test hooks (environment, used by tests/it_runner_*.sh):
+ *   PSGD_TEST_CRASH_RUN=i  the child of run index i raises SIGSEGV at its first
+ *                          progress report (after engine_run if none came)
+ *   PSGD_TEST_HANG_RUN=i   the child of run index i blocks instead of running
+ * (i as `psgd list` numbers the runs; a comma-separated list is accepted). */
+#ifndef PSGD_RUNNER_H
+#define PSGD_RUNNER_H
+
+#include <stdio.h>
+
+#include "config.h"
+#include "steprec.h"
+
+typedef struct {
+  const char *db_path;
+  double timeout_s;  /* > 0: overrides every run's limit (not part of the spec or key) */
+  int retry_failed;  /* 1: redo runs recorded as timeout or crashed */
+  int tty;           /* 1: one self-updating status line; 0: plain lines */
+  FILE *out;         /* progress and per-run lines */
+} runner_opts;
+
+typedef struct {
+  int n_selected;                   /* runs selected by --only */
+  int n_skipped;                    /* already finished in the database */
+  int n_ran;                        /* started in this invocation */
+  int n_status[RUN_STATUS_COUNT];   /* outcomes of the runs started here */
+  int interrupted;                  /* 1: stopped by a signal */
+  double wall_s;
+} runner_summary;
+
+/* The wall-clock limit of a run: opts_timeout if > 0, else the spec's
+ * timeout, else 2 x stop.seconds + 60 s when a time stop is set, else 0
+ * (no limit). */
+double runner_limit_s(const run_spec *s, double opts_timeout);
+
+/* Runs e->runs[i] for every i with sel[i] != 0, in order. Returns 0 when the
+ * sweep went through or was interrupted (see sum), -1 when it could not go on
+ * (database errors) with err filled. */
+int runner_run(const experiment *e, const char *sel, const runner_opts *o, runner_summary *sum,
+               char *err, size_t errlen);
+
+/* Status of every run of e in the database at db_path, read-only: status[i]
+ * is the runs.status text ("ok", "running", ...) or "" when absent. A
+ * database file that does not exist gives all "". 0 / -1 with err. */
+int runner_db_status(const char *db_path, const experiment *e, char (*status)[16], char *err,
+                     size_t errlen);
+
+#endif
