@@ -14,10 +14,8 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
-
-/* OpenBLAS' SkylakeX small-matrix kernels are permitted up to M*N*K = 1e6. */
-#define CONV_BLOCK_MNK 1000000.0
 /* Bytes of one im2col block: a quarter of this machine kind's 2 MB L2. */
 #define CONV_COL_BUDGET (512.0 * 1024)
 
@@ -30,7 +28,8 @@ void conv_shape_init(conv_shape *s, int h, int w, int c, int k, int oc) {
   s->oh = h - k + 1;
   s->ow = w - k + 1;
   double P = (double)s->oh * s->ow, K = (double)k * k * c;
-  int by_mnk = (int)(CONV_BLOCK_MNK / (oc * P * K));
+  /* OpenBLAS' small-matrix kernels: gemm.h */
+  int by_mnk = (int)(GEMM_BLOCK_MNK / (oc * P * K));
   int by_cache = (int)(CONV_COL_BUDGET / (P * K * sizeof(float)));
   int chunk = by_mnk < by_cache ? by_mnk : by_cache;
   s->chunk = chunk < 1 ? 1 : chunk;
