@@ -62,7 +62,9 @@ static const char *const migrations[] = {
     "  store TEXT,"                         /* fine-grained: hogwild|mutex|rwlock|leashed */
     "  backoff TEXT, y_control TEXT, optimizer TEXT,"
     "  threads INTEGER, placement TEXT, dataset TEXT, model TEXT, batch INTEGER,"
-    "  lr REAL, momentum REAL, y0 INTEGER, seed INTEGER, repetition INTEGER,"
+    "  lr REAL, momentum REAL, y0 INTEGER,"
+    "  seed,"                               /* no affinity: integer, or exact text > INT64_MAX */
+    "  repetition INTEGER,"
     "  target_acc REAL, epsilon REAL,"
     "  status TEXT NOT NULL CHECK (status IN ('running','ok','converged','diverged',"
     "                                         'timeout','crashed','interrupted')),"

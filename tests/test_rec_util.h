@@ -75,6 +75,8 @@ static inline void q_text(const char *db, const char *sql, char *out, size_t cap
       }
       sqlite3_finalize(st);
     }
+    if (sqlite3_errcode(h) != SQLITE_OK && sqlite3_errcode(h) != SQLITE_DONE)
+      fprintf(stderr, "q_text: %s: %s\n", sql, sqlite3_errmsg(h));
   }
   sqlite3_close(h);
 }
