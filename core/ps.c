@@ -19,8 +19,8 @@
 
 #include "common.h"
 
-#define BO_INIT 32u
-#define BO_MAX 4096u
+#define BO_INIT PS_BACKOFF_INIT
+#define BO_MAX PS_BACKOFF_MAX
 
 const ps_ops *const ps_registry[PS_COUNT] = {&ps_hogwild_ops, &ps_mutex_ops, &ps_rwlock_ops,
                                              &ps_leashed_ops};
@@ -145,6 +145,7 @@ void ps_backoff_init(ps_backoff_state *b, ps_backoff kind, uint64_t seed) {
 void ps_backoff_reset(ps_backoff_state *b) {
   b->failures = 0;
   b->wait = 0;
+  b->last = 0;
 }
 
 static inline void cpu_pause(void) {
@@ -172,6 +173,7 @@ void ps_backoff_wait(ps_backoff_state *b) {
     break;
   }
   if (w > BO_MAX) w = BO_MAX;
+  b->last = w;
   b->failures++;
   b->n_waits++;
   for (uint32_t k = 0; k < w; k++) cpu_pause();

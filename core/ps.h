@@ -113,10 +113,16 @@ void ps_get_stats(ps *p, ps_stats *st);
 
 extern const ps_ops ps_hogwild_ops, ps_mutex_ops, ps_rwlock_ops, ps_leashed_ops;
 
+/* Backoff waits are counted in pause instructions: the initial one is
+ * uniform in [1, PS_BACKOFF_INIT], the cap is PS_BACKOFF_MAX (ps.c). */
+#define PS_BACKOFF_INIT 32u
+#define PS_BACKOFF_MAX 4096u
+
 /* Per-slot backoff state (thesis Sec. 3.5), one per thread, padded. */
 typedef struct {
   _Alignas(64) ps_backoff kind;
-  uint32_t wait;      /* current wait, in pause iterations */
+  uint32_t wait;      /* initial wait of this run of failures */
+  uint32_t last;      /* the last wait, in pause iterations */
   uint32_t failures;  /* consecutive failures */
   uint64_t rng;       /* xorshift state */
   uint64_t n_waits;   /* counted by the owner */
@@ -128,6 +134,12 @@ void ps_backoff_init(ps_backoff_state *b, ps_backoff kind, uint64_t seed);
 void ps_backoff_wait(ps_backoff_state *b);
 /* After a success: the next failure starts from a fresh initial wait. */
 void ps_backoff_reset(ps_backoff_state *b);
+
+/* Test hook of the leashed store: if set, called by slot `slot` after it
+ * built its new version and right before its CAS on the shared pointer (so a
+ * test can make another slot's update land there: a deterministic CAS
+ * failure). NULL in production. */
+extern void (*ps_leashed_before_cas)(void *store_impl, int slot);
 
 /* The update both lock-based stores and leashed use: lr from tau, then the
  * rule on theta and (if momentum) v. */

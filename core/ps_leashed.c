@@ -95,6 +95,8 @@ typedef struct {
   lslot *slot;
 } leashed;
 
+void (*ps_leashed_before_cas)(void *store_impl, int slot) = NULL;
+
 static size_t vec_floats(const leashed *L) { return psgd_align_floats(L->d) * (L->momentum ? 2 : 1); }
 
 /* One 64-byte aligned block: header, then theta, then v. */
@@ -294,6 +296,7 @@ static int ls_apply(void *impl, int slot, const float *g, uint64_t vr, uint64_t 
     if (L->momentum) memcpy(fresh->v, src->v, d * sizeof(float));
     fresh->t = src->t + 1; /* line 25 */
     ps_update(&L->opt, fresh->theta, fresh->v, g, d, (long)(src->t - vr));
+    if (ps_leashed_before_cas) ps_leashed_before_cas(L, slot);
     lvec *expect = src;
     /* seq_cst: the publication of the new version (release for its data)
      * in the single order the reclamation argument uses */

@@ -177,7 +177,14 @@ static void test_m1_theta_bitwise(void **state) {
   data_free(&ds);
 }
 
-/* 256 threads on a 2-core machine: every dispatcher and every store. */
+/* 256 threads on a 2-core machine: every dispatcher and every store. Under
+ * the sanitizers (10-50x slower, and a shared 2-core machine) the same test
+ * runs with 64 threads: the 256-thread case is the plain build's. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define MANY_THREADS 64
+#else
+#define MANY_THREADS 256
+#endif
 static void test_256_threads(void **state) {
   (void)state;
   for (int di = 0; di < DISP_COUNT; di++)
@@ -185,18 +192,18 @@ static void test_256_threads(void **state) {
       run_spec s;
       synth_spec(&s);
       set_algo(&s, disp_registry[di]->name, ps_registry[si]->name);
-      s.threads = 256;
+      s.threads = MANY_THREADS;
       s.y0 = 32;
       s.stop_epochs = 0;
-      s.stop_steps = 768;
+      s.stop_steps = 3 * MANY_THREADS;
       run_result r;
       char err[PSGD_ERRLEN];
       int rc = engine_run(&s, NULL, &r, err, sizeof err);
-      if (rc) fprintf(stderr, "%s over %s, 256 threads: %s\n", disp_registry[di]->name,
-                      ps_registry[si]->name, err);
+      if (rc) fprintf(stderr, "%s over %s, %d threads: %s\n", disp_registry[di]->name,
+                      ps_registry[si]->name, MANY_THREADS, err);
       assert_int_equal(rc, 0);
       assert_int_equal(r.status, RUN_OK);
-      assert_true(r.steps_accepted >= 768);
+      assert_true(r.steps_accepted >= 3 * MANY_THREADS);
       assert_true(isfinite(r.final_test_loss));
     }
 }
