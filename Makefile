@@ -19,7 +19,10 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 LDFLAGS := $(SAN)
 
-LIB_SRCS   := $(filter-out core/main.c,$(wildcard core/*.c)) $(wildcard hw/*.c)
+# plots/views.sql is compiled into the recorder (rec_open creates the views):
+# turned into a C array by od, which coreutils always has.
+VIEWS_C    := $(BUILD)/gen/views_sql.c
+LIB_SRCS   := $(filter-out core/main.c,$(wildcard core/*.c)) $(wildcard hw/*.c) $(VIEWS_C)
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS  := $(wildcard tests/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -37,6 +40,12 @@ all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(VIEWS_C): plots/views.sql
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from plots/views.sql by the Makefile; do not edit */'; \
+	  echo 'const char rec_views_sql[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
 
 $(BUILD)/libpsgd.a: $(LIB_OBJS)
 	@rm -f $@

@@ -1,7 +1,7 @@
 /* rec.h - the recorder: results.db (SQLite) schema, run lifecycle, and bulk
  * writing of steps, evals, events and placements.
  *
- * Schema (DESIGN.md; names are a contract with plots/):
+ * Schema (DESIGN.md; names are a contract with plots/; rec.c has every column):
  *   runs(run_id PK, key UNIQUE, experiment, label, spec JSON, algorithm, sync,
  *        store, threads, placement, dataset, model, batch, lr, momentum, y0,
  *        seed, repetition, status, started_at, ended_at, wall_s, steps_started,
@@ -12,15 +12,36 @@
  *   evals(run_id, t_ns, steps_accepted, epoch, train_loss, test_loss, test_acc)
  *   events(run_id, t_ns, kind, value, detail)
  *   placement(run_id, worker, pu_os, core, node, package, bound)
- * plus the views in plots/views.sql.
+ *   acc_thresholds(acc) (thresholds for v_time_to_acc), meta(key, value)
+ * plus the views in plots/views.sql (compiled in; rec_open recreates them
+ * whenever that file changed). `sync` is the dispatcher (coarse-grained
+ * synchronization), `store` the param store (fine-grained). NaN values are
+ * stored as NULL (SQLite's rule). `versions` is a JSON object: sqlite,
+ * openblas (openblas_get_config()), schema, plus what the engine passes.
+ * `git_commit` is read at run time: $PSGD_GIT_COMMIT if set, else `git
+ * rev-parse HEAD` in the folder of the running binary (+ "-dirty" when tracked
+ * files differ), else a -DPSGD_GIT_COMMIT define, else "unknown".
+ *
+ * Versioning: PRAGMA user_version is the schema version and application_id
+ * marks the file as ours. rec_open upgrades an older schema and refuses a newer
+ * one, a foreign SQLite database, and a file that is not SQLite or is
+ * truncated/corrupt, each with an error naming the file.
  *
  * Lifecycle of one run: rec_run_begin (status 'running', old data of the same
- * key removed) -> rec_steps/rec_evals/... -> rec_run_end (result + status in
- * one transaction). A run whose process died is set by the runner with
- * rec_run_mark (e.g. 'crashed'); its partial rows are deleted then.
+ * key removed) -> rec_run_info (optional: topology, versions, once the engine
+ * knows them) -> rec_steps/rec_steplog_flush/rec_evals/... -> rec_run_end
+ * (result + status in one transaction). A run whose process died is set by
+ * the runner with rec_run_mark (e.g. 'crashed'); its partial rows are deleted
+ * then. Every write checks, in its own transaction, that its run is still
+ * 'running', so rows never land in a run that was marked or restarted.
+ *
+ * Concurrency: WAL, synchronous=NORMAL, every write a BEGIN IMMEDIATE
+ * transaction, and a 120 s busy timeout: several processes may write one
+ * database at once (each waits for the other's transaction).
  *
  * Threads: one rec handle per thread at a time. After fork(), the child must
- * open its own handle; never use a parent's handle in a child. */
+ * open its own handle; never use a parent's handle in a child (and do not
+ * fork while holding one you will use again in the child). */
 #ifndef PSGD_REC_H
 #define PSGD_REC_H
 
@@ -28,6 +49,7 @@
 #include <stdint.h>
 
 #include "spec.h"
+#include "steplog.h"
 #include "steprec.h"
 
 typedef struct rec rec;
@@ -42,12 +64,24 @@ void rec_close(rec *r);
  * error. (The runner's --retry-failed redoes timeout/crashed runs.) */
 int rec_run_finished(rec *r, const char *key, char *err, size_t errlen);
 
-/* Starts a run: removes any earlier unfinished row with the same key and its
- * data, inserts the runs row with status 'running' and the host metadata.
- * topology_xml / versions may be NULL. */
+/* Starts a run: removes any earlier row with the same key that has no result
+ * (running, interrupted, timeout, crashed: the runner decided to redo it) with
+ * its data, and inserts the runs row with status 'running', the spec and the
+ * host metadata (git commit, host, CPU model, pid). Refuses (-1) a key whose
+ * run has a result (ok, converged, diverged). topology_xml / versions may be
+ * NULL; versions is a JSON object merged into ours (anything else is kept
+ * under "other"). */
 int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
                   const char *versions, int64_t *run_id, char *err, size_t errlen);
 
+/* Adds what the engine learns after the runner began the run: the topology
+ * XML (NULL keeps it) and library versions, e.g. {"hwloc":"2.9.0"} (NULL
+ * keeps them; merged as in rec_run_begin). */
+int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *versions,
+                 char *err, size_t errlen);
+
+/* Each call is one transaction (rec_steps: one multi-row prepared INSERT per
+ * 64 rows; for the steplog, prefer rec_steplog_flush). */
 int rec_steps(rec *r, int64_t run_id, const step_rec *v, size_t n, char *err, size_t errlen);
 int rec_evals(rec *r, int64_t run_id, const eval_rec *v, size_t n, char *err, size_t errlen);
 int rec_events(rec *r, int64_t run_id, const event_rec *v, size_t n, char *err, size_t errlen);
@@ -56,9 +90,57 @@ int rec_placement(rec *r, int64_t run_id, const place_rec *v, size_t n, char *er
 /* Ends a run: writes the result columns and the status in one transaction. */
 int rec_run_end(rec *r, int64_t run_id, const run_result *res, char *err, size_t errlen);
 
-/* Runner side: marks the run with this key (crashed|timeout|interrupted) and
- * deletes its partial steps/evals/events. */
+/* Runner side: marks the run with this key (crashed|timeout|interrupted) with
+ * the reason `why` (column why, may be NULL) and deletes its partial
+ * steps/evals/events/placement rows, in one transaction. Only a 'running' run
+ * is changed: one that already ended (its rec_run_end committed before the
+ * process died) keeps its result, and 0 is returned. -1 if the key is absent. */
 int rec_run_mark(rec *r, const char *key, run_status status, const char *why, char *err,
                  size_t errlen);
+
+/* The file this handle writes, and the schema version this program writes. */
+const char *rec_path(const rec *r);
+int rec_schema_version(void);
+
+/* ---- Getting a steplog into `steps` ----
+ *
+ * Post-run (simplest; nothing touches SQLite during the timed region):
+ *   join the workers, then  n = rec_steplog_flush(r, run_id, log, 1, ...)
+ *
+ * Writer thread (bounded memory for long runs; costs one thread, which
+ * competes with the workers on a small machine):
+ *   w = rec_writer_start(r, run_id, log, 0.5, ...)   before starting workers
+ *   ... workers push ...
+ *   join the workers, then  rec_writer_stop(w, &stats, ...)
+ * The writer opens its own connection (rec_path(r)); while it runs, r stays
+ * usable by its own thread (e.g. rec_evals), both being serialized by SQLite.
+ *
+ * Either way run_result.flush_s should be the time spent flushing after the
+ * timed region: the rec_steplog_flush call, or stats.final_flush_s. */
+
+/* Drains the log (final: everything; the workers must be joined. Otherwise
+ * only full chunks, concurrently with pushes) into steps rows of run_id, in
+ * transactions of about 256k rows. Returns the number of rows written, or -1:
+ * then the rows of the open transaction are lost and the run must be failed
+ * (the runner then marks it and deletes its partial rows). */
+long rec_steplog_flush(rec *r, int64_t run_id, steplog *l, int final, char *err, size_t errlen);
+
+typedef struct rec_writer rec_writer;
+
+typedef struct {
+  long rows;            /* step rows written, in total */
+  double final_flush_s; /* the flush done by rec_writer_stop (after the workers) */
+  double busy_s;        /* all time spent flushing, including the final flush */
+} rec_writer_stats;
+
+/* Starts a thread that calls rec_steplog_flush(.., final=0) every period_s
+ * seconds on its own connection to rec_path(r). NULL on failure (err). */
+rec_writer *rec_writer_start(rec *r, int64_t run_id, steplog *l, double period_s, char *err,
+                             size_t errlen);
+
+/* Stops the thread, flushes the rest (final=1: call only after the workers
+ * are joined), closes the connection and frees w. Returns 0, or -1 with the
+ * first error of the thread or of the final flush (the run must be failed). */
+int rec_writer_stop(rec_writer *w, rec_writer_stats *st, char *err, size_t errlen);
 
 #endif
