@@ -193,12 +193,12 @@ int main(int argc, char **argv) {
   printf("config: cpu %s; OpenBLAS %s (core %s), 1 thread\n", cpu, openblas_get_config(),
          openblas_get_corename());
   printf("config: step = forward + backward + momentum update (lr 0.005, mu 0.5); "
-         "%d repetitions of %.1f s after 0.3 s warm-up; median [min, max]\n",
+         "%d repetitions of %.1f s after 0.3 s warm-up; median, spread = (max - min) / median\n",
          reps, window);
 
   stats peak = sgemm_peak(1024, quick ? 3 : 7);
   printf("bench: sgemm_1024_gflops %.1f GFLOP/s\n", peak.median);
-  printf("  (spread %.1f .. %.1f)\n", peak.min, peak.max);
+  printf("bench: sgemm_1024_spread %.1f %%\n", 100 * (peak.max - peak.min) / peak.median);
 
   config cfs[2] = {
       {"lenet5_b16", {"lenet5", 3, 32, 32, 10, 0, {0}}, 16},
@@ -212,7 +212,7 @@ int main(int argc, char **argv) {
     if (bench_one(&cfs[i], reps, window, &s, &fl)) rc = 1;
     ours[i] = s.median;
     printf("bench: %s_steps_per_s %.1f steps/s\n", cfs[i].tag, s.median);
-    printf("  (spread %.1f .. %.1f)\n", s.min, s.max);
+    printf("bench: %s_spread %.1f %%\n", cfs[i].tag, 100 * (s.max - s.min) / s.median);
     printf("bench: %s_gflops %.2f GFLOP/s\n", cfs[i].tag, s.median * fl * 1e-9);
     printf("bench: %s_frac_of_peak %.3f fraction\n", cfs[i].tag, s.median * fl * 1e-9 / peak.median);
   }

@@ -105,24 +105,31 @@ static void rd_close(rd *r) {
   r->f = NULL;
 }
 
+/* zlib's message, without the "<path>: " it prefixes (ours has it already). */
+static const char *zmsg(rd *r) {
+  int zerr;
+  const char *msg = gzerror(r->f, &zerr);
+  if (!msg || !*msg) return "unknown zlib error";
+  size_t n = strlen(r->path);
+  if (!strncmp(msg, r->path, n) && !strncmp(msg + n, ": ", 2)) msg += n + 2;
+  return msg;
+}
+
 /* Reads exactly n bytes; `what` names the part for the message. */
 static int rd_read(rd *r, void *buf, size_t n, const char *what, char *err, size_t errlen) {
   size_t done = 0;
   while (done < n) {
     size_t chunk = n - done > (1u << 30) ? (1u << 30) : n - done;
     int got = gzread(r->f, (char *)buf + done, (unsigned)chunk);
-    if (got < 0) {
-      int zerr;
-      const char *msg = gzerror(r->f, &zerr);
+    if (got < 0)
       return psgd_err(err, errlen, "%s: corrupt gzip data while reading %s: %s", r->path, what,
-                      msg ? msg : "unknown zlib error");
-    }
+                      zmsg(r));
     if (got == 0) {
       int zerr;
-      const char *msg = gzerror(r->f, &zerr);
+      gzerror(r->f, &zerr);
       if (zerr != Z_OK && zerr != Z_STREAM_END)
         return psgd_err(err, errlen, "%s: corrupt gzip data while reading %s: %s", r->path,
-                        what, msg ? msg : "unknown zlib error");
+                        what, zmsg(r));
       return psgd_err(err, errlen, "%s: truncated file: %s needs %zu bytes, only %zu present",
                       r->path, what, n, done);
     }
@@ -135,12 +142,8 @@ static int rd_read(rd *r, void *buf, size_t n, const char *what, char *err, size
 static int rd_expect_end(rd *r, char *err, size_t errlen) {
   unsigned char extra;
   int got = gzread(r->f, &extra, 1);
-  if (got < 0) {
-    int zerr;
-    const char *msg = gzerror(r->f, &zerr);
-    return psgd_err(err, errlen, "%s: corrupt gzip data at end of file: %s", r->path,
-                    msg ? msg : "unknown zlib error");
-  }
+  if (got < 0)
+    return psgd_err(err, errlen, "%s: corrupt gzip data at end of file: %s", r->path, zmsg(r));
   if (got > 0)
     return psgd_err(err, errlen, "%s: extra bytes after the records the header announces",
                     r->path);
@@ -566,12 +569,17 @@ int data_load(const char *name, const data_opts *opts, dataset *out, char *err, 
     if (sources[i].standardize) standardize(out);
     return 0;
   }
+  return data_name_ok(name, err, errlen);
+}
+
+int data_name_ok(const char *name, char *err, size_t errlen) {
   char names[256] = "";
   for (int i = 0; i < DATA_N_SOURCES; i++) {
+    if (name && !strcmp(name, sources[i].name)) return 0;
     strncat(names, sources[i].name, sizeof names - strlen(names) - 1);
     if (i + 1 < DATA_N_SOURCES) strncat(names, ", ", sizeof names - strlen(names) - 1);
   }
-  return psgd_err(err, errlen, "unknown dataset '%s' (known: %s)", name, names);
+  return psgd_err(err, errlen, "unknown dataset '%s' (known: %s)", name ? name : "(null)", names);
 }
 
 /* ------------------------------------------------- batches, shuffling ---- */

@@ -9,6 +9,10 @@
  *   "cifar10"        <data_dir>/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin
  *   "cifar100"       <data_dir>/cifar-100-binary/{train,test}.bin (fine labels)
  *   "synthetic"      generated from data_opts (classes, shape, n, seed)
+ * Normalization: the file loaders scale pixels to [0, 1]; data_load then
+ * standardizes each channel with the training split's mean and standard
+ * deviation (both splits, so no test statistics leak in). The synthetic set
+ * is zero-mean Gaussian blobs by construction and is left as generated.
  * Errors name the file and the problem (magic, sizes, truncation, count
  * mismatch); loaders never crash on bad input. */
 #ifndef PSGD_DATA_H
@@ -43,10 +47,14 @@ typedef struct {
  * 1x8x8, 2048 train / 512 test, seed 1). */
 void data_opts_default(data_opts *opts);
 
+/* 0 if `name` is a dataset data_load knows; else -1 with err listing them. */
+int data_name_ok(const char *name, char *err, size_t errlen);
+
 /* Loads dataset `name` into *out. 0 on success, -1 with err filled. */
 int data_load(const char *name, const data_opts *opts, dataset *out, char *err, size_t errlen);
 
-/* Lower-level loaders, exposed for tests. Each fills one split. */
+/* Lower-level loaders, exposed for tests. Each fills one split, pixels in
+ * [0, 1]; free with data_free on a dataset holding the split. */
 int data_load_idx(const char *images_path, const char *labels_path, data_split *out,
                   char *err, size_t errlen);
 /* Reads one or more CIFAR binary files (label bytes per record: 1 for

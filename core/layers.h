@@ -17,6 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Hot non-BLAS loops are compiled for AVX-512, AVX2 and baseline x86-64 and
+ * the best is picked at load time (GCC target_clones over ifunc); the
+ * suite's flags target baseline x86-64 so the binary runs anywhere. Other
+ * compilers or targets get the plain function, and so does the TSan build:
+ * its instrumented ifunc resolvers run during relocation, before the TSan
+ * runtime exists, and crash every binary at startup. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
+#define PSGD_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PSGD_MULTIVERSION
+#endif
+
 /* ---- dense: y[b][out] = x[b][in] . W[in][out] + bias */
 void dense_forward(const float *x, const float *W, const float *bias, float *y, int b, int in,
                    int out);

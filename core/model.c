@@ -145,13 +145,26 @@ static int build_lenet5(model *m, char *err, size_t errlen) {
 
 void model_blas_init(void) { openblas_set_num_threads(1); }
 
-model *model_create(const model_spec *spec, char *err, size_t errlen) {
-  int kind = -1;
+static int kind_of(const char *name) {
   for (int k = 0; k < MODEL_KIND_COUNT; k++)
-    if (spec->name && !strcmp(spec->name, kind_names[k])) kind = k;
+    if (name && !strcmp(name, kind_names[k])) return k;
+  return -1;
+}
+
+int model_name_ok(const char *name, char *err, size_t errlen) {
+  if (kind_of(name) >= 0) return 0;
+  char names[128] = "";
+  for (int k = 0; k < MODEL_KIND_COUNT; k++) {
+    strncat(names, kind_names[k], sizeof names - strlen(names) - 1);
+    if (k + 1 < MODEL_KIND_COUNT) strncat(names, ", ", sizeof names - strlen(names) - 1);
+  }
+  return psgd_err(err, errlen, "unknown model '%s' (known: %s)", name ? name : "(null)", names);
+}
+
+model *model_create(const model_spec *spec, char *err, size_t errlen) {
+  int kind = kind_of(spec->name);
   if (kind < 0) {
-    psgd_err(err, errlen, "unknown model '%s' (known: mlp, lenet5)",
-             spec->name ? spec->name : "(null)");
+    model_name_ok(spec->name, err, errlen);
     return NULL;
   }
   if (spec->c < 1 || spec->h < 1 || spec->w < 1 || (long)spec->c * spec->h * spec->w > (1L << 22)) {

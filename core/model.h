@@ -36,6 +36,9 @@ typedef struct {
  * Call once before any thread runs model code. */
 void model_blas_init(void);
 
+/* 0 if `name` is a model model_create knows; else -1 with err listing them. */
+int model_name_ok(const char *name, char *err, size_t errlen);
+
 model *model_create(const model_spec *spec, char *err, size_t errlen);
 void model_free(model *m);
 

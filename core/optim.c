@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "layers.h"
 
 static const char *const names[] = {"sgd", "momentum", "mindthestep"};
 static_assert(sizeof names / sizeof names[0] == OPTIM_COUNT, "one name per optim_kind");
@@ -66,18 +67,31 @@ float optim_lr(const optim_spec *o, long tau) {
   return (float)(o->lr * c * exp(-beta * t));
 }
 
+/* The loops are built for AVX-512, AVX2 and baseline x86-64 (layers.h:
+ * PSGD_MULTIVERSION). restrict: theta, v and g are distinct buffers. */
+PSGD_MULTIVERSION
+static void sgd_loop(float lr, float *restrict theta, const float *restrict g, size_t d) {
+  for (size_t i = 0; i < d; i++) theta[i] -= lr * g[i];
+}
+
+/* one fused pass over theta, v and g: the update is memory-bound */
+PSGD_MULTIVERSION
+static void momentum_loop(float lr, float mu, float *restrict theta, float *restrict v,
+                          const float *restrict g, size_t d) {
+  for (size_t i = 0; i < d; i++) {
+    float vi = mu * v[i] + g[i];
+    v[i] = vi;
+    theta[i] -= lr * vi;
+  }
+}
+
 void optim_apply(const optim_spec *o, float lr_eff, float *theta, float *v, const float *g,
                  size_t d) {
   const float mu = o->momentum;
   if (o->kind == OPTIM_SGD || mu <= 0.0f) {
-    for (size_t i = 0; i < d; i++) theta[i] -= lr_eff * g[i];
+    sgd_loop(lr_eff, theta, g, d);
     return;
   }
   PSGD_CHECK(v != NULL);
-  /* one fused pass over theta, v and g: the update is memory-bound */
-  for (size_t i = 0; i < d; i++) {
-    float vi = mu * v[i] + g[i];
-    v[i] = vi;
-    theta[i] -= lr_eff * vi;
-  }
+  momentum_loop(lr_eff, mu, theta, v, g, d);
 }
