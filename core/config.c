@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "data.h"
+#include "model.h"
 
 /* ------------------------------------------------------------------------ */
 /* The key table: every setting an experiment file may contain.             */
@@ -1177,6 +1179,30 @@ static int build_spec(const settings *st, const char *path, const char *name, in
                       "placement '%s': PU %d is not available on this machine (set "
                       "bind_best_effort = true to run anyway)",
                       s->placement, pus[i]);
+  }
+  {
+    /* the model must fit the dataset's sample shape (LeNet5 needs >= 16x16) */
+    data_opts dop;
+    data_opts_default(&dop);
+    int c = 1, h = 28, w = 28, classes = 10;
+    if (!strncmp(s->dataset, "cifar", 5)) {
+      c = 3;
+      h = w = 32;
+      classes = strcmp(s->dataset, "cifar100") ? 10 : 100;
+    } else if (!strcmp(s->dataset, "synthetic")) {
+      c = dop.syn_c;
+      h = dop.syn_h;
+      w = dop.syn_w;
+      classes = dop.syn_classes;
+    }
+    model_spec ms = {s->model, c, h, w, classes, s->n_hidden, {0}};
+    memcpy(ms.hidden, s->hidden, sizeof ms.hidden);
+    char why[PSGD_ERRLEN];
+    model *m = model_create(&ms, why, sizeof why);
+    if (!m)
+      return oerr(err, errlen, &o, st->k[K_MODEL].set ? K_MODEL : K_DATASET,
+                  "dataset '%s' (%dx%dx%d): %s", s->dataset, c, h, w, why);
+    model_free(m);
   }
   if (check_data) {
     char why[PSGD_ERRLEN];
