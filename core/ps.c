@@ -1,198 +1,179 @@
-/* ps.c - param stores: HOGWILD!, mutex, rwlock (see ps.h). */
+/* ps.c - the param store registry, the thin dispatch over its ops, the
+ * shared update step, and the backoff schemes of thesis Sec. 3.5.
+ *
+ * Backoff (thesis Sec. 2.2.3 / 3.5): "for linear and exponential backoff,
+ * the initial backoff is selected at random; for each failed attempt the
+ * backoff time is increased linearly or exponentially up to a maximum; for
+ * random backoff the time is selected randomly each time." The thesis gives
+ * no constants; ours, in pause instructions (~10-140 cycles each, by CPU):
+ * initial wait uniform in [1, BO_INIT], linear step = the initial wait,
+ * exponential doubling, cap BO_MAX; random: uniform in [1, BO_MAX]. A wait
+ * at the cap also yields the CPU: with more threads than cores the holder
+ * of a lock may be preempted, and spinning would only delay it. */
 #define _GNU_SOURCE
 #include "ps.h"
 
 #include <assert.h>
-#include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <string.h>
-#include <time.h>
 
 #include "common.h"
 
-static const char *const ps_names[] = {"hogwild", "mutex", "rwlock", "leashed"};
-static_assert(sizeof ps_names / sizeof ps_names[0] == PS_COUNT, "one name per store");
-static const char *const bo_names[] = {"none", "linear", "exponential", "random"};
-static_assert(sizeof bo_names / sizeof bo_names[0] == BO_COUNT, "one name per backoff");
+#define BO_INIT 32u
+#define BO_MAX 4096u
 
-int ps_parse(const char *name, ps_kind *out) {
-  for (int k = 0; k < PS_COUNT; k++)
-    if (!strcmp(name, ps_names[k])) return *out = (ps_kind)k, 0;
-  return -1;
+const ps_ops *const ps_registry[PS_COUNT] = {&ps_hogwild_ops, &ps_mutex_ops, &ps_rwlock_ops,
+                                             &ps_leashed_ops};
+static_assert(sizeof ps_registry / sizeof ps_registry[0] == PS_COUNT,
+              "one registry entry per param store");
+
+static const char *const backoff_names[] = {"none", "linear", "exponential", "random"};
+static_assert(sizeof backoff_names / sizeof backoff_names[0] == PS_BACKOFF_COUNT,
+              "one name per backoff scheme");
+
+struct ps {
+  const ps_ops *ops;
+  void *impl;
+};
+
+const ps_ops *ps_find(const char *name) {
+  for (int i = 0; i < PS_COUNT; i++)
+    if (name && !strcmp(name, ps_registry[i]->name)) return ps_registry[i];
+  return NULL;
+}
+
+void ps_names(char *buf, size_t cap) {
+  if (!cap) return;
+  buf[0] = '\0';
+  for (int i = 0; i < PS_COUNT; i++) {
+    if (i) strncat(buf, " | ", cap - strlen(buf) - 1);
+    strncat(buf, ps_registry[i]->name, cap - strlen(buf) - 1);
+  }
 }
 
 int ps_backoff_parse(const char *name, ps_backoff *out) {
-  for (int k = 0; k < BO_COUNT; k++)
-    if (!strcmp(name, bo_names[k])) return *out = (ps_backoff)k, 0;
+  for (int i = 0; i < PS_BACKOFF_COUNT; i++)
+    if (name && !strcmp(name, backoff_names[i])) {
+      *out = (ps_backoff)i;
+      return 0;
+    }
   return -1;
 }
 
-struct ps {
-  ps_kind kind;
-  ps_backoff bo;
-  optim_spec o;
-  size_t d;
-  float *theta; /* 64-byte aligned, d floats */
-  float *mom;   /* momentum buffer, same layout (NULL when momentum == 0) */
-  _Alignas(64) _Atomic uint64_t version;
-  _Alignas(64) _Atomic uint64_t contended;
-  _Alignas(64) pthread_mutex_t mu;
-  pthread_rwlock_t rw;
-};
+const char *ps_backoff_name(ps_backoff b) {
+  return (unsigned)b < PS_BACKOFF_COUNT ? backoff_names[b] : "unknown";
+}
 
-ps *ps_create(ps_kind kind, ps_backoff bo, const float *theta0, size_t d, const optim_spec *o,
-              char *err, size_t errlen) {
-  if (kind == PS_LEASHED) {
-    psgd_err(err, errlen, "store 'leashed' (Leashed-SGD) is not built in this version");
+ps *ps_create(const ps_ops *ops, const ps_cfg *cfg, char *err, size_t errlen) {
+  if (!ops) {
+    psgd_err(err, errlen, "ps_create: no param store");
+    return NULL;
+  }
+  if (cfg->d == 0 || cfg->n_slots < 1 || !cfg->theta0) {
+    psgd_err(err, errlen, "param store %s: needs d > 0, n_slots > 0 and theta0", ops->name);
+    return NULL;
+  }
+  if ((unsigned)cfg->backoff >= PS_BACKOFF_COUNT) {
+    psgd_err(err, errlen, "param store %s: unknown backoff %d", ops->name, (int)cfg->backoff);
     return NULL;
   }
   ps *p = psgd_calloc(sizeof *p);
-  if (!p) return psgd_err(err, errlen, "out of memory for the param store"), NULL;
-  p->kind = kind;
-  p->bo = bo;
-  p->o = *o;
-  p->d = d;
-  p->theta = psgd_alloc(d * sizeof(float));
-  p->mom = o->momentum > 0 ? psgd_calloc(d * sizeof(float)) : NULL;
-  if (!p->theta || (o->momentum > 0 && !p->mom)) {
-    ps_free(p);
-    return psgd_err(err, errlen, "out of memory for theta (%zu floats)", d), NULL;
+  if (!p) {
+    psgd_err(err, errlen, "param store %s: out of memory", ops->name);
+    return NULL;
   }
-  memcpy(p->theta, theta0, d * sizeof(float));
-  atomic_init(&p->version, 0);
-  atomic_init(&p->contended, 0);
-  if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_rwlock_init(&p->rw, NULL) != 0) {
-    psgd_free(p->theta);
-    psgd_free(p->mom);
+  p->ops = ops;
+  p->impl = ops->create(cfg, err, errlen);
+  if (!p->impl) {
     psgd_free(p);
-    return psgd_err(err, errlen, "cannot initialize the store's lock"), NULL;
+    return NULL;
   }
   return p;
 }
 
 void ps_free(ps *p) {
   if (!p) return;
-  pthread_mutex_destroy(&p->mu);
-  pthread_rwlock_destroy(&p->rw);
-  psgd_free(p->theta);
-  psgd_free(p->mom);
+  p->ops->destroy(p->impl);
   psgd_free(p);
 }
 
-/* HOGWILD!: the intended data race. Plain float copies and updates of shared
- * theta, concurrent with other workers' updates (Niu et al. 2011); the only
- * two functions that touch theta without synchronization, named in
- * tests/tsan.supp. noinline keeps them visible to the suppression. */
-__attribute__((noinline)) void ps_hogwild_copy(float *dst, const float *theta, size_t d) {
-  memcpy(dst, theta, d * sizeof(float));
+const ps_ops *ps_get_ops(const ps *p) { return p->ops; }
+
+const float *ps_read_begin(ps *p, int slot, float *local, uint64_t *version_read) {
+  return p->ops->read_begin(p->impl, slot, local, version_read);
 }
 
-__attribute__((noinline)) void ps_hogwild_update(const optim_spec *o, float lr, float *theta,
-                                                 float *mom, const float *g, size_t d) {
-  optim_apply(o, lr, theta, mom, g, d);
+void ps_read_end(ps *p, int slot) {
+  if (p->ops->read_end) p->ops->read_end(p->impl, slot);
 }
 
-/* Backoff after the k-th busy try (thesis Sec. 3.5): linear k x 1 us,
- * exponential 2^k us capped at 1 ms, random uniform in [0, 2^k us). */
-static void backoff_wait(ps_backoff bo, int k, uint64_t *rng) {
-  long ns;
-  switch (bo) {
-  case BO_LINEAR: ns = 1000L * k; break;
-  case BO_EXPONENTIAL: ns = 1000L << (k < 10 ? k : 10); break;
-  case BO_RANDOM: {
-    uint64_t x = *rng ^= *rng << 13;
-    x = *rng ^= x >> 7;
-    *rng ^= x << 17;
-    ns = (long)(*rng % (uint64_t)(1000L << (k < 10 ? k : 10)));
+int ps_apply(ps *p, int slot, const float *g, uint64_t version_read, uint64_t *version_apply) {
+  return p->ops->apply(p->impl, slot, g, version_read, version_apply);
+}
+
+uint64_t ps_version(ps *p) { return p->ops->version(p->impl); }
+void ps_snapshot(ps *p, int slot, float *theta) { p->ops->snapshot(p->impl, slot, theta); }
+
+void ps_get_stats(ps *p, ps_stats *st) {
+  memset(st, 0, sizeof *st);
+  p->ops->stats(p->impl, st);
+}
+
+void ps_update(const optim_spec *o, float *theta, float *v, const float *g, size_t d, long tau) {
+  optim_apply(o, optim_lr(o, tau < 0 ? 0 : tau), theta, v, g, d);
+}
+
+/* ------------------------------------------------------------ backoff ---- */
+
+static uint32_t bo_rand(ps_backoff_state *b, uint32_t n) {
+  /* xorshift64: per-thread, cheap, good enough to desynchronize threads */
+  uint64_t x = b->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  b->rng = x;
+  return 1 + (uint32_t)(x % n);
+}
+
+void ps_backoff_init(ps_backoff_state *b, ps_backoff kind, uint64_t seed) {
+  memset(b, 0, sizeof *b);
+  b->kind = kind;
+  b->rng = seed * UINT64_C(0x9E3779B97F4A7C15) + UINT64_C(0x2545F4914F6CDD1D);
+  if (!b->rng) b->rng = 1;
+}
+
+void ps_backoff_reset(ps_backoff_state *b) {
+  b->failures = 0;
+  b->wait = 0;
+}
+
+static inline void cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+void ps_backoff_wait(ps_backoff_state *b) {
+  if (b->kind == PS_BACKOFF_NONE) return;
+  uint32_t w;
+  switch (b->kind) {
+  case PS_BACKOFF_LINEAR:
+    if (b->failures == 0) b->wait = bo_rand(b, BO_INIT);
+    w = b->wait * (b->failures + 1);
+    break;
+  case PS_BACKOFF_EXPONENTIAL:
+    if (b->failures == 0) b->wait = bo_rand(b, BO_INIT);
+    w = b->failures >= 12 ? BO_MAX : b->wait << b->failures;
+    break;
+  default: /* random */
+    w = bo_rand(b, BO_MAX);
     break;
   }
-  default: ns = 0;
-  }
-  if (ns <= 0) {
-    sched_yield();
-    return;
-  }
-  struct timespec ts = {0, ns};
-  nanosleep(&ts, NULL);
+  if (w > BO_MAX) w = BO_MAX;
+  b->failures++;
+  b->n_waits++;
+  for (uint32_t k = 0; k < w; k++) cpu_pause();
+  if (w == BO_MAX) sched_yield();
 }
-
-static void lock_excl(ps *p, uint64_t *rng) {
-  if (p->bo == BO_NONE) {
-    PSGD_CHECK(p->kind == PS_MUTEX ? pthread_mutex_lock(&p->mu) == 0
-                                   : pthread_rwlock_wrlock(&p->rw) == 0);
-    return;
-  }
-  for (int k = 1;; k++) {
-    int rc = p->kind == PS_MUTEX ? pthread_mutex_trylock(&p->mu) : pthread_rwlock_trywrlock(&p->rw);
-    if (rc == 0) return;
-    atomic_fetch_add_explicit(&p->contended, 1, memory_order_relaxed);
-    backoff_wait(p->bo, k, rng);
-  }
-}
-
-static void unlock_excl(ps *p) {
-  PSGD_CHECK(p->kind == PS_MUTEX ? pthread_mutex_unlock(&p->mu) == 0
-                                 : pthread_rwlock_unlock(&p->rw) == 0);
-}
-
-uint64_t ps_read(ps *p, float *local) {
-  uint64_t v;
-  switch (p->kind) {
-  case PS_HOGWILD:
-    /* acquire: updates that claimed a version before this load have at least
-     * started; the copy may see some of them partly (HOGWILD! semantics) */
-    v = atomic_load_explicit(&p->version, memory_order_acquire);
-    ps_hogwild_copy(local, p->theta, p->d);
-    return v;
-  case PS_MUTEX:
-    PSGD_CHECK(pthread_mutex_lock(&p->mu) == 0);
-    v = atomic_load_explicit(&p->version, memory_order_relaxed);
-    memcpy(local, p->theta, p->d * sizeof(float));
-    PSGD_CHECK(pthread_mutex_unlock(&p->mu) == 0);
-    return v;
-  case PS_RWLOCK:
-    PSGD_CHECK(pthread_rwlock_rdlock(&p->rw) == 0);
-    v = atomic_load_explicit(&p->version, memory_order_relaxed);
-    memcpy(local, p->theta, p->d * sizeof(float));
-    PSGD_CHECK(pthread_rwlock_unlock(&p->rw) == 0);
-    return v;
-  default: PSGD_CHECK(!"store kind");
-  }
-}
-
-uint64_t ps_apply(ps *p, const float *g, uint64_t version_read, uint64_t *rng) {
-  uint64_t v;
-  if (p->kind == PS_HOGWILD) {
-    /* the version is claimed when the update starts: tau counts the updates
-     * that started between this step's read and its own */
-    v = atomic_fetch_add_explicit(&p->version, 1, memory_order_acq_rel);
-    ps_hogwild_update(&p->o, optim_lr(&p->o, (long)(v - version_read)), p->theta, p->mom, g, p->d);
-    return v;
-  }
-  lock_excl(p, rng);
-  v = atomic_load_explicit(&p->version, memory_order_relaxed);
-  optim_apply(&p->o, optim_lr(&p->o, (long)(v - version_read)), p->theta, p->mom, g, p->d);
-  atomic_store_explicit(&p->version, v + 1, memory_order_relaxed); /* under the lock */
-  unlock_excl(p);
-  return v;
-}
-
-uint64_t ps_apply_lr(ps *p, const float *g, float lr_eff) {
-  uint64_t rng = 1;
-  if (p->kind == PS_HOGWILD) {
-    uint64_t v = atomic_fetch_add_explicit(&p->version, 1, memory_order_acq_rel);
-    ps_hogwild_update(&p->o, lr_eff, p->theta, p->mom, g, p->d);
-    return v;
-  }
-  lock_excl(p, &rng);
-  uint64_t v = atomic_load_explicit(&p->version, memory_order_relaxed);
-  optim_apply(&p->o, lr_eff, p->theta, p->mom, g, p->d);
-  atomic_store_explicit(&p->version, v + 1, memory_order_relaxed);
-  unlock_excl(p);
-  return v;
-}
-
-uint64_t ps_version(ps *p) { return atomic_load_explicit(&p->version, memory_order_acquire); }
-const float *ps_theta(ps *p) { return p->theta; }
-uint64_t ps_contended(ps *p) { return atomic_load_explicit(&p->contended, memory_order_relaxed); }

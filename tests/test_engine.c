@@ -3,7 +3,8 @@
  * accepted that read theta before its interval opened, tau <= y - 1),
  * async accepts all, sync has tau 0, y-decay lowers y, m = 1 under every
  * dispatcher equals the sequential trainer bit for bit, and 256 threads on
- * this small machine finish under every dispatcher and store. */
+ * this small machine finish under every dispatcher and store. These check the
+ * invariants on the rows the recorder stored, i.e. on what figures read. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,7 +110,7 @@ static void test_async_accepts_all_sync_tau_zero(void **state) {
   tiny_spec(&s, "sync", "hogwild", 4);
   id = run_into_db(&s, &res);
   assert_int_equal(q1("SELECT count(*) FROM steps WHERE run_id=? AND staleness != 0", id), 0);
-  assert_true(q1("SELECT count(*) FROM steps WHERE run_id=?", id) >= 4 * 600);
+  assert_true(q1("SELECT count(*) FROM steps WHERE run_id=? AND accepted", id) >= 600);
 }
 
 static void test_interval_limits(void **state) {
@@ -188,17 +189,6 @@ static void test_256_threads_every_dispatcher_and_store(void **state) {
     }
 }
 
-static void test_refuses_what_is_not_built(void **state) {
-  (void)state;
-  run_spec s;
-  run_result res;
-  char err[512] = "";
-  tiny_spec(&s, "async", "leashed", 2);
-  engine_io io = {NULL, 0, NULL, NULL, NULL};
-  assert_int_equal(engine_run(&s, &io, &res, err, sizeof err), -1);
-  assert_non_null(strstr(err, "leashed"));
-}
-
 static int setup(void **state) {
   (void)state;
   snprintf(db_path, sizeof db_path, "/tmp/psgd_test_engine_%d.db", (int)getpid());
@@ -224,7 +214,6 @@ int main(void) {
       cmocka_unit_test(test_decay_lowers_y),
       cmocka_unit_test(test_one_thread_equals_sequential),
       cmocka_unit_test(test_256_threads_every_dispatcher_and_store),
-      cmocka_unit_test(test_refuses_what_is_not_built),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
