@@ -1,0 +1,136 @@
+/* ps.h - param stores: the fine-grained synchronization of parallel SGD
+ * (thesis Sec. 3.1): how workers read shared theta and apply updates to it.
+ * Only a param store touches shared theta (and the shared momentum buffer).
+ *
+ * Registry (ps.c, guarded by a static_assert):
+ *   "hogwild"  plain floats, no synchronization (HOGWILD!, thesis Alg. 2
+ *              without locks); the racy copy and update are the two
+ *              functions ps_hogwild_copy / ps_hogwild_update, listed in
+ *              tests/tsan.supp; inconsistent reads are the point
+ *   "mutex"    one pthread mutex around the copy and the update (thesis Alg. 2)
+ *   "rwlock"   POSIX rwlock: shared copy, exclusive update (thesis Alg. 2)
+ *   "leashed"  Leashed-SGD (thesis Alg. 3; Baeckstroem et al., IPDPS 2021):
+ *              lock-free and consistent; immutable versions of theta, a
+ *              worker applies its update to a fresh copy of the latest
+ *              version and CASes the shared pointer; persistence bound ps
+ * Backoff (thesis Sec. 3.5): none | linear | exponential | random, on a
+ * failed try-lock (mutex, rwlock) or a failed CAS (leashed); hogwild has no
+ * retry, so no backoff.
+ *
+ * Versions and staleness. Each store counts applied updates. A read returns
+ * version_read = updates contained in the theta it hands out; an apply gets
+ * version_apply = updates applied before it, so tau = version_apply -
+ * version_read (steprec.h). The step size of an update is
+ * optim_lr(opt, tau) (MindTheStep), its rule optim_apply (SGD or momentum;
+ * the momentum buffer is part of the shared state). The version counter is
+ * read with a seq_cst load and advanced with a seq_cst RMW: the interval
+ * dispatcher's staleness bound relies on it (disp_interval.c).
+ *
+ * Slots: every thread that calls in has a slot id in [0, n_slots): workers
+ * 0..n_workers-1, the monitor the next one. Per-slot calls from one thread
+ * at a time. Nothing on the worker path allocates after create except the
+ * leashed store's lazy growth of its version pool (bounded, see
+ * ps_leashed.c). */
+#ifndef PSGD_PS_H
+#define PSGD_PS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optim.h"
+
+typedef struct ps ps;
+
+typedef enum {
+  PS_BACKOFF_NONE = 0,
+  PS_BACKOFF_LINEAR,
+  PS_BACKOFF_EXPONENTIAL,
+  PS_BACKOFF_RANDOM,
+  PS_BACKOFF_COUNT
+} ps_backoff;
+
+typedef struct {
+  size_t d;                /* floats in theta */
+  int n_slots;             /* threads that call in (workers + monitor) */
+  const float *theta0;     /* initial theta, copied (momentum starts at 0) */
+  optim_spec opt;          /* update rule */
+  ps_backoff backoff;
+  int ps_bound;            /* leashed: 0, 1, ... tries after the first; -1 unbounded */
+  uint64_t seed;           /* backoff randomness */
+} ps_cfg;
+
+typedef struct {
+  uint64_t applied;        /* updates applied (= final version) */
+  uint64_t dropped;        /* leashed: updates given up after ps_bound failed CASes */
+  uint64_t retries;        /* failed try-locks / CASes */
+  uint64_t backoffs;       /* backoff waits */
+  uint64_t live_peak;      /* leashed: peak versions of theta alive at once */
+  uint64_t allocated;      /* leashed: versions ever allocated (the pool size) */
+  size_t bytes;            /* shared-state memory held (theta, momentum, versions) */
+} ps_stats;
+
+typedef struct ps_ops {
+  const char *name;
+  const char *help;
+  void *(*create)(const ps_cfg *cfg, char *err, size_t errlen);
+  void (*destroy)(void *impl);
+  /* Begins a read: returns the theta to compute the gradient on, either
+   * `local` filled with a copy (d floats) or a pointer to an immutable
+   * shared version (leashed); valid until read_end. */
+  const float *(*read_begin)(void *impl, int slot, float *local, uint64_t *version_read);
+  void (*read_end)(void *impl, int slot);
+  /* Applies gradient g (d floats). 1: applied with *version_apply set;
+   * 0: dropped (leashed persistence bound), *version_apply = the version the
+   * last attempt saw. */
+  int (*apply)(void *impl, int slot, const float *g, uint64_t version_read,
+               uint64_t *version_apply);
+  uint64_t (*version)(void *impl);            /* updates applied so far (relaxed) */
+  void (*snapshot)(void *impl, int slot, float *theta); /* a copy of current theta */
+  void (*stats)(void *impl, ps_stats *st);
+} ps_ops;
+
+#define PS_COUNT 4
+extern const ps_ops *const ps_registry[PS_COUNT];
+const ps_ops *ps_find(const char *name);
+void ps_names(char *buf, size_t cap);
+
+/* Backoff names via their table: "none", "linear", "exponential", "random". */
+int ps_backoff_parse(const char *name, ps_backoff *out);
+const char *ps_backoff_name(ps_backoff b);
+
+ps *ps_create(const ps_ops *ops, const ps_cfg *cfg, char *err, size_t errlen);
+void ps_free(ps *p);
+const ps_ops *ps_get_ops(const ps *p);
+
+const float *ps_read_begin(ps *p, int slot, float *local, uint64_t *version_read);
+void ps_read_end(ps *p, int slot);
+int ps_apply(ps *p, int slot, const float *g, uint64_t version_read, uint64_t *version_apply);
+uint64_t ps_version(ps *p);
+void ps_snapshot(ps *p, int slot, float *theta);
+void ps_get_stats(ps *p, ps_stats *st);
+
+/* ---- for the implementations ---- */
+
+extern const ps_ops ps_hogwild_ops, ps_mutex_ops, ps_rwlock_ops, ps_leashed_ops;
+
+/* Per-slot backoff state (thesis Sec. 3.5), one per thread, padded. */
+typedef struct {
+  _Alignas(64) ps_backoff kind;
+  uint32_t wait;      /* current wait, in pause iterations */
+  uint32_t failures;  /* consecutive failures */
+  uint64_t rng;       /* xorshift state */
+  uint64_t n_waits;   /* counted by the owner */
+} ps_backoff_state;
+
+void ps_backoff_init(ps_backoff_state *b, ps_backoff kind, uint64_t seed);
+/* After a failed attempt: waits (pause loop) per the scheme, longer with
+ * each consecutive failure up to a cap; a no-op for "none". */
+void ps_backoff_wait(ps_backoff_state *b);
+/* After a success: the next failure starts from a fresh initial wait. */
+void ps_backoff_reset(ps_backoff_state *b);
+
+/* The update both lock-based stores and leashed use: lr from tau, then the
+ * rule on theta and (if momentum) v. */
+void ps_update(const optim_spec *o, float *theta, float *v, const float *g, size_t d, long tau);
+
+#endif
