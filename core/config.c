@@ -26,8 +26,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "ctl.h"
 #include "data.h"
+#include "disp.h"
 #include "model.h"
+#include "ps.h"
 
 /* ------------------------------------------------------------------------ */
 /* The key table: every setting an experiment file may contain.             */
@@ -52,21 +55,45 @@ typedef struct {
 #define FIELD(f) offsetof(run_spec, f), sizeof(((run_spec *)0)->f)
 #define NOFIELD 0, 0
 
-/* The names of algorithms, stores etc. are the ones EXPFILE.md fixes; the
- * engine's registries accept exactly these (checked by the integration tests,
- * which run every algorithm through the engine). */
-#define ALGORITHMS "sync|async|interval|elastic|hogwild|mutex|rwlock|leashed"
-#define STORES "hogwild|mutex|rwlock|leashed"
+/* Names of dispatchers, stores, backoffs and y controllers come from the
+ * engine's registries (disp.h, ps.h, ctl.h), never a copy: filled once by
+ * init_choices. An algorithm (EXPFILE.md) is a dispatcher name, "elastic"
+ * (async + the elastic controller over m) or a store name (async over it). */
+static char ch_algorithms[256], ch_stores[128], ch_backoffs[128], ch_y_controls[128];
+#define ALGORITHMS ch_algorithms
+#define STORES ch_stores
+
+static void choices_add(char *buf, size_t cap, const char *name) {
+  size_t len = strlen(buf);
+  snprintf(buf + len, cap - len, "%s%s", len ? "|" : "", name);
+}
+
+static void init_choices(void) {
+  if (ch_algorithms[0]) return;
+  for (int i = 0; i < DISP_COUNT; i++)
+    choices_add(ch_algorithms, sizeof ch_algorithms, disp_registry[i]->name);
+  choices_add(ch_algorithms, sizeof ch_algorithms, "elastic");
+  for (int i = 0; i < PS_COUNT; i++) {
+    choices_add(ch_algorithms, sizeof ch_algorithms, ps_registry[i]->name);
+    choices_add(ch_stores, sizeof ch_stores, ps_registry[i]->name);
+  }
+  for (int i = 0; i < PS_BACKOFF_COUNT; i++)
+    choices_add(ch_backoffs, sizeof ch_backoffs, ps_backoff_name((ps_backoff)i));
+  /* ctl.h: y_control names the y controllers; "elastic" is selected by the algorithm */
+  for (int i = 0; i < CTL_COUNT; i++)
+    if (strcmp(ctl_registry[i]->name, "elastic") != 0)
+      choices_add(ch_y_controls, sizeof ch_y_controls, ctl_registry[i]->name);
+}
 
 static const keydef keys[] = {
     {"label", "label", V_STR, 0, 0, 0, NULL, F_STR, FIELD(label), 0},
     {"algorithm", "algorithm", V_STR, 0, 0, 0, ALGORITHMS, F_STR, FIELD(algorithm), 1},
     {"store", "store", V_STR, 0, 0, 0, STORES, F_NONE, NOFIELD, 1},
-    {"backoff", "backoff", V_STR, 0, 0, 0, "none|linear|exponential|random", F_STR,
+    {"backoff", "backoff", V_STR, 0, 0, 0, ch_backoffs, F_STR,
      FIELD(backoff), 1},
     {"ps", "ps", V_INT, -1, 1, 0, NULL, F_INT, FIELD(ps_bound), 1},
-    {"y_control", "y_control", V_STR, 0, 0, 0, "const|decay|probing", F_STR, FIELD(y_control), 1},
-    {"y0", "y0", V_INT, 1, 1e9, 0, NULL, F_LONG, FIELD(y0), 1},
+    {"y_control", "y_control", V_STR, 0, 0, 0, ch_y_controls, F_STR, FIELD(y_control), 1},
+    {"y0", "y0", V_INT, 1, DISP_Y_MAX, 0, NULL, F_LONG, FIELD(y0), 1},
     {"y_decay_k", "y_decay_k", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(y_decay_k), 1},
     {"probe_window", "probe_window", V_INT, 1, 64, 0, NULL, F_INT, FIELD(probe_window), 1},
     {"probe_steps", "probe_steps", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(probe_steps), 1},
@@ -202,10 +229,10 @@ static void did_you_mean(char *out, size_t cap, const char *best) {
 /* Suggestion among '|'-separated choices. */
 static const char *suggest_choice(const char *word, const char *choices, char *buf, size_t cap) {
   suggest s = {NULL, 99, word};
-  static char tok[8][32];
+  static char tok[16][32];
   int n = 0;
   const char *p = choices;
-  while (*p && n < 8) {
+  while (*p && n < 16) {
     const char *e = strchr(p, '|');
     size_t len = e ? (size_t)(e - p) : strlen(p);
     snprintf(tok[n], sizeof tok[n], "%.*s", (int)len, p);
@@ -1406,6 +1433,7 @@ experiment *config_load(const char *path, const config_opts *opts, char *err, si
   config_opts dflt = {NULL, 0, 0};
   if (!opts) opts = &dflt;
   const char *scale = opts->scale && opts->scale[0] ? opts->scale : "quick";
+  init_choices();
   loader L = {0};
   L.err = err;
   L.errlen = errlen;
