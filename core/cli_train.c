@@ -1,6 +1,8 @@
 /* cli_train.c - `psgd train`: flags -> run spec (one table, one parser),
- * then the sequential trainer, printing a configuration line, one progress
- * line per evaluation and a final summary line:
+ * then the sequential trainer or, when any parallel flag is given
+ * (--threads, --algorithm, --store, ...), the parallel engine (engine.h),
+ * printing a configuration line, one progress line per evaluation and a
+ * final summary line:
  *   train: done status ok epochs 5.00 steps 18750 ... test_acc 0.8612 wall_s 7.41
  * Exit status (cli.h): 0 ran, 1 runtime failure (data missing, ...),
  * 2 usage or bad value. */
@@ -18,9 +20,13 @@
 
 #include "cli.h"
 #include "common.h"
+#include "ctl.h"
 #include "data.h"
+#include "disp.h"
+#include "engine.h"
 #include "model.h"
 #include "optim.h"
+#include "ps.h"
 #include "train_seq.h"
 
 /* ------------------------------------------------------------ values ---- */
@@ -170,44 +176,205 @@ static int f_eval_steps(run_spec *s, const char *f, const char *v, char *err, si
   return parse_long(f, v, 0, LONG_MAX, &s->eval_every_steps, err, errlen);
 }
 
+
+/* ---- parallel engine flags (their names come from the registries) ---- */
+
+static int f_threads(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  long x = 0;
+  if (parse_long(f, v, 1, 4096, &x, err, errlen)) return -1;
+  s->threads = (int)x;
+  return 0;
+}
+
+static int resolve_algorithm(run_spec *s, const char *f, char *err, size_t errlen);
+
+/* algorithm: a dispatcher (async | interval | sync), "elastic" (async with
+ * the elastic controller over m) or a param store (async over that store),
+ * as EXPFILE.md defines it */
+static int f_algorithm(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  if (set_str(s->algorithm, sizeof s->algorithm, f, v, err, errlen)) return -1;
+  return resolve_algorithm(s, f, err, errlen);
+}
+
+/* algorithm -> dispatcher + store (+ elastic); --store is applied after it */
+static int resolve_algorithm(run_spec *s, const char *f, char *err, size_t errlen) {
+  const char *v = s->algorithm;
+  s->elastic = 0;
+  snprintf(s->store, sizeof s->store, "hogwild");
+  if (disp_find(v)) {
+    snprintf(s->dispatcher, sizeof s->dispatcher, "%s", v);
+  } else if (!strcmp(v, ctl_elastic_ops.name)) {
+    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
+    s->elastic = 1;
+  } else if (ps_find(v)) {
+    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
+    snprintf(s->store, sizeof s->store, "%s", v);
+  } else {
+    char d[96], p[96];
+    disp_names(d, sizeof d);
+    ps_names(p, sizeof p);
+    return psgd_err(err, errlen, "%s: unknown algorithm '%s' (known: %s | elastic | %s)", f, v, d,
+                    p);
+  }
+  return 0;
+}
+
+/* --store is checked here and applied after all flags (so that it overrides
+ * the store implied by --algorithm in whatever order they come) */
+static int f_store(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  (void)s;
+  if (!ps_find(v)) {
+    char p[96];
+    ps_names(p, sizeof p);
+    return psgd_err(err, errlen, "%s: unknown param store '%s' (known: %s)", f, v, p);
+  }
+  return 0;
+}
+
+static int f_backoff(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  ps_backoff b;
+  if (ps_backoff_parse(v, &b)) {
+    char names[96] = "";
+    for (int i = 0; i < PS_BACKOFF_COUNT; i++) {
+      strncat(names, ps_backoff_name((ps_backoff)i), sizeof names - strlen(names) - 1);
+      if (i + 1 < PS_BACKOFF_COUNT) strncat(names, ", ", sizeof names - strlen(names) - 1);
+    }
+    return psgd_err(err, errlen, "%s: unknown backoff '%s' (known: %s)", f, v, names);
+  }
+  return set_str(s->backoff, sizeof s->backoff, f, v, err, errlen);
+}
+
+static int f_ps(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  long x = 0;
+  if (!strcmp(v, "inf")) x = -1;
+  else if (parse_long(f, v, -1, 1000000, &x, err, errlen)) return -1;
+  s->ps_bound = (int)x;
+  return 0;
+}
+
+static int f_y0(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_long(f, v, 1, DISP_Y_MAX, &s->y0, err, errlen);
+}
+
+static int f_y_control(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  const ctl_ops *c = ctl_find(v);
+  if (!c || c->over_m)
+    return psgd_err(err, errlen, "%s: unknown y control '%s' (known: const, decay, probing)", f, v);
+  return set_str(s->y_control, sizeof s->y_control, f, v, err, errlen);
+}
+
+static int f_decay_k(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_long(f, v, 1, LONG_MAX, &s->y_decay_k, err, errlen);
+}
+
+static int f_window(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  long x = 0;
+  if (parse_long(f, v, 1, 64, &x, err, errlen)) return -1;
+  s->probe_window = (int)x;
+  return 0;
+}
+
+static int f_probe_steps(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_long(f, v, 2, LONG_MAX, &s->probe_steps, err, errlen);
+}
+
+static int f_exec_steps(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_long(f, v, 1, LONG_MAX, &s->exec_steps, err, errlen);
+}
+
+static int f_placement(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return set_str(s->placement, sizeof s->placement, f, v, err, errlen);
+}
+
+static int f_eval_s(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_double(f, v, 0, 1e6, &s->eval_every_s, err, errlen);
+}
+
+static int f_epsilon(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_double(f, v, 0, 0.999999, &s->epsilon, err, errlen);
+}
+
+static int f_engine(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  (void)s;
+  (void)f;
+  (void)v;
+  (void)err;
+  (void)errlen;
+  return 0; /* only selects the engine path (cli_train_wants_engine) */
+}
+
 typedef struct {
   const char *name;
   const char *arg; /* value placeholder for the usage text */
   flag_fn set;
   const char *help;
+  int engine;      /* 1: a parallel-engine flag (selects engine_run) */
 } flag;
 
-#define N_FLAGS 16
+#define N_FLAGS 31
 static const flag flags[] = {
-    {"--dataset", "NAME", f_dataset, "fashion-mnist | mnist | cifar10 | cifar100 | synthetic"},
-    {"--model", "NAME", f_model, "mlp | lenet5"},
-    {"--hidden", "W,W,..", f_hidden, "mlp hidden layer widths (default 128,128,128)"},
-    {"--batch", "B", f_batch, "minibatch size (default 16)"},
-    {"--lr", "X", f_lr, "step size (default 0.005)"},
-    {"--momentum", "M", f_momentum, "momentum in [0, 1) (default 0.5)"},
-    {"--optimizer", "NAME", f_optimizer, "sgd | momentum | mindthestep (default momentum)"},
-    {"--epochs", "E", f_epochs, "stop after E epochs, fractions allowed (default 1)"},
-    {"--seconds", "S", f_seconds, "stop after S seconds of training"},
-    {"--steps", "N", f_steps, "stop after N steps"},
-    {"--target-acc", "A", f_target, "stop once test accuracy >= A (0..1)"},
-    {"--seed", "S", f_seed, "seed of initialization and batch order (default 1)"},
-    {"--train-limit", "N", f_train_limit, "use only the first N training samples"},
-    {"--test-limit", "N", f_test_limit, "use only the first N test samples"},
-    {"--eval-every", "N", f_eval_steps, "also evaluate every N steps (default: per epoch)"},
-    {"--data-dir", "DIR", f_data_dir, "root of mnist/ and cifar-* (default data)"},
+    {"--dataset", "NAME", f_dataset, "fashion-mnist | mnist | cifar10 | cifar100 | synthetic", 0},
+    {"--model", "NAME", f_model, "mlp | lenet5", 0},
+    {"--hidden", "W,W,..", f_hidden, "mlp hidden layer widths (default 128,128,128)", 0},
+    {"--batch", "B", f_batch, "minibatch size (default 16)", 0},
+    {"--lr", "X", f_lr, "step size (default 0.005)", 0},
+    {"--momentum", "M", f_momentum, "momentum in [0, 1) (default 0.5)", 0},
+    {"--optimizer", "NAME", f_optimizer, "sgd | momentum | mindthestep (default momentum)", 0},
+    {"--epochs", "E", f_epochs, "stop after E epochs, fractions allowed (default 1)", 0},
+    {"--seconds", "S", f_seconds, "stop after S seconds of training", 0},
+    {"--steps", "N", f_steps, "stop after N steps", 0},
+    {"--target-acc", "A", f_target, "stop once test accuracy >= A (0..1)", 0},
+    {"--seed", "S", f_seed, "seed of initialization and batch order (default 1)", 0},
+    {"--train-limit", "N", f_train_limit, "use only the first N training samples", 0},
+    {"--test-limit", "N", f_test_limit, "use only the first N test samples", 0},
+    {"--eval-every", "N", f_eval_steps, "also evaluate every N steps (default: per epoch)", 0},
+    {"--data-dir", "DIR", f_data_dir, "root of mnist/ and cifar-* (default data)", 0},
+    {"--epsilon", "E", f_epsilon, "stop once the train loss <= E x initial loss", 0},
+    {"--engine", "yes", f_engine, "use the parallel engine even without other engine flags", 1},
+    {"--threads", "M", f_threads, "parallel engine: M worker threads (default 1)", 1},
+    {"--algorithm", "NAME", f_algorithm,
+     "async | interval | sync | elastic | hogwild | mutex | rwlock | leashed", 1},
+    {"--store", "NAME", f_store, "param store: hogwild | mutex | rwlock | leashed", 1},
+    {"--backoff", "NAME", f_backoff, "none | linear | exponential | random (mutex/rwlock/leashed)",
+     1},
+    {"--ps", "N", f_ps, "leashed persistence bound: 0, 1, ... or -1/inf (default)", 1},
+    {"--y0", "Y", f_y0, "interval: initial interval size (default 64)", 1},
+    {"--y-control", "NAME", f_y_control, "interval: const | decay | probing", 1},
+    {"--y-decay-k", "K", f_decay_k, "decay: y -= 1 every K accepted steps (default 4096)", 1},
+    {"--probe-window", "W", f_window, "probing/elastic: candidates per probe (default 3)", 1},
+    {"--probe-steps", "P", f_probe_steps, "probing/elastic: steps per candidate (default 1024)",
+     1},
+    {"--exec-steps", "X", f_exec_steps, "probing/elastic: steps between probes (default 8192)",
+     1},
+    {"--placement", "P", f_placement, "os | uma | numa | list:a,b,.. (needs hw/)", 1},
+    {"--eval-every-s", "S", f_eval_s, "parallel engine: snapshot every S seconds (default 1)", 1},
 };
 static_assert(sizeof flags / sizeof flags[0] == N_FLAGS, "N_FLAGS matches the table");
 
 void cli_train_usage(FILE *f) {
   fprintf(f, "usage: psgd train [options]\n\n"
-             "Trains one model sequentially (one thread) and reports test loss and accuracy\n"
-             "after every epoch. The first stop condition met ends the run.\n\noptions:\n");
+             "Trains one model and reports test loss and accuracy. Without parallel-engine\n"
+             "options: sequentially (one thread), evaluating after every epoch. With any of\n"
+             "them (--threads, --algorithm, ...): the parallel engine, which snapshots theta\n"
+             "every --eval-every-s seconds and evaluates the snapshots after the run.\n"
+             "The first stop condition met ends the run.\n\noptions:\n");
   for (int i = 0; i < N_FLAGS; i++) {
     char left[40];
     snprintf(left, sizeof left, "%s %s", flags[i].name, flags[i].arg);
     fprintf(f, "  %-22s %s\n", left, flags[i].help);
   }
   fprintf(f, "  %-22s %s\n", "--help", "this text");
+}
+
+int cli_train_wants_engine(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    for (int k = 0; k < N_FLAGS; k++) {
+      size_t len = strlen(flags[k].name);
+      if (flags[k].engine && !strncmp(argv[i], flags[k].name, len) &&
+          (argv[i][len] == '\0' || argv[i][len] == '='))
+        return 1;
+    }
+  return 0;
 }
 
 int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen) {
@@ -230,6 +397,26 @@ int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen
   }
   if (!(s->stop_epochs > 0 || s->stop_seconds > 0 || s->stop_steps > 0))
     return psgd_err(err, errlen, "no stop condition: give --epochs, --seconds or --steps > 0");
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL;
+    if (!strcmp(argv[i], "--store") && i + 1 < argc) v = argv[i + 1];
+    else if (!strncmp(argv[i], "--store=", 8)) v = argv[i] + 8;
+    if (!v) continue;
+    if (ps_find(s->algorithm) && strcmp(s->algorithm, v) != 0)
+      return psgd_err(err, errlen, "--store %s contradicts --algorithm %s (async over store %s)",
+                      v, s->algorithm, s->algorithm);
+    if (set_str(s->store, sizeof s->store, "--store", v, err, errlen)) return -1;
+  }
+  if (cli_train_wants_engine(argc, argv)) {
+    engine_algo a;
+    if (engine_resolve(s, &a, err, errlen)) return -1;
+    if (strcmp(s->backoff, "none") != 0 && a.store == &ps_hogwild_ops)
+      return psgd_err(err, errlen, "--backoff %s needs a store that retries (mutex, rwlock, "
+                                   "leashed), not hogwild (thesis Sec. 3.5)",
+                      s->backoff);
+    if (s->ps_bound != -1 && a.store != &ps_leashed_ops)
+      return psgd_err(err, errlen, "--ps applies only to store leashed");
+  }
   return 0;
 }
 
@@ -252,6 +439,53 @@ static void on_progress(void *ctx, const run_spec *s, const eval_rec *e, double 
   fflush(stdout);
 }
 
+/* engine progress: live lines carry no test numbers (evaluated after the run) */
+static void on_engine_progress(void *ctx, const run_spec *s, const eval_rec *e,
+                               double steps_per_s) {
+  (void)ctx;
+  (void)s;
+  if (isnan(e->test_acc)) {
+    printf("train: live t %.2fs epoch %.2f steps %llu steps/s %.1f train_loss %.4f\n",
+           e->t_ns * 1e-9, e->epoch, (unsigned long long)e->steps_accepted, steps_per_s,
+           e->train_loss);
+    fflush(stdout);
+    return;
+  }
+  on_progress(ctx, s, e, steps_per_s);
+}
+
+static int run_engine(const run_spec *s) {
+  char err[PSGD_ERRLEN];
+  engine_algo a;
+  if (engine_resolve(s, &a, err, sizeof err)) {
+    fprintf(stderr, "psgd train: %s\n", err);
+    return 2;
+  }
+  printf("train: parallel engine: %d threads, dispatcher %s, store %s, backoff %s", s->threads,
+         a.disp->name, a.store->name, ps_backoff_name(a.backoff));
+  if (a.disp == &disp_interval_ops) printf(", y0 %ld, y control %s", s->y0, s->y_control);
+  if (a.store == &ps_leashed_ops) printf(", ps %d", s->ps_bound);
+  if (a.ctl_m) printf(", elastic (window %d, p %ld, x %ld)", s->probe_window, s->probe_steps,
+                      s->exec_steps);
+  printf("; %s %s batch %d lr %g mu %g seed %llu\n", s->dataset, s->model, s->batch, s->lr,
+         s->momentum, (unsigned long long)s->seed);
+  fflush(stdout);
+  engine_io io = {NULL, 0, on_engine_progress, NULL, NULL};
+  run_result res;
+  uint64_t t0 = psgd_now_ns();
+  if (engine_run(s, &io, &res, err, sizeof err)) {
+    fprintf(stderr, "psgd train: %s\n", err);
+    return 1;
+  }
+  double total_s = (psgd_now_ns() - t0) * 1e-9;
+  printf("train: done status %s epochs %.2f steps %llu started %llu train_loss %.4f test_loss "
+         "%.4f best_acc %.4f total_s %.2f test_acc %.4f wall_s %.2f\n",
+         run_status_name(res.status), res.epochs, (unsigned long long)res.steps_accepted,
+         (unsigned long long)res.steps_started, res.final_train_loss, res.final_test_loss,
+         res.best_test_acc, total_s, res.final_test_acc, res.wall_s);
+  return 0;
+}
+
 int cmd_train(int argc, char **argv) {
   run_spec s;
   char err[PSGD_ERRLEN];
@@ -264,6 +498,7 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "psgd train: %s\n", err);
     return 2;
   }
+  if (cli_train_wants_engine(argc, argv)) return run_engine(&s);
   train_io io = {on_progress, on_started, NULL};
   run_result res;
   uint64_t t0 = psgd_now_ns();

@@ -14,6 +14,11 @@
  * value, or an inconsistent combination. */
 int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen);
 
+/* 1 if argv holds any parallel-engine flag (--threads, --algorithm, --store,
+ * --backoff, --ps, --y0, --y-control, ..., --engine): `psgd train` then runs
+ * engine_run instead of the sequential trainer. */
+int cli_train_wants_engine(int argc, char **argv);
+
 /* The usage text of `psgd train`, generated from the flag table. */
 void cli_train_usage(FILE *f);
 

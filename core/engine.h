@@ -9,6 +9,13 @@
  * they never read the clock. Nothing in the timed region allocates, prints,
  * locks a global mutex or calls SQLite.
  *
+ * Evaluation: the monitor thread snapshots theta every eval_every_s seconds
+ * (and every eval_every_steps accepted steps); the snapshots are evaluated on
+ * the test set after the run, so evaluating never competes with the workers.
+ * Only with target_acc > 0 is each snapshot evaluated at once. io->progress is
+ * called live at every snapshot (test_loss/test_acc NaN when deferred) and
+ * again after the run for every deferred evaluation and the final one.
+ *
  * Threads: engine_run is called from one thread (the runner's child process
  * or `psgd train`). */
 #ifndef PSGD_ENGINE_H
@@ -17,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctl.h"
+#include "disp.h"
+#include "ps.h"
 #include "rec.h"
 #include "spec.h"
 #include "steprec.h"
@@ -33,6 +43,19 @@ typedef struct {
   void *progress_ctx;
   _Atomic int *stop_flag;      /* optional: non-zero (set by a signal handler) stops the run early */
 } engine_io;
+
+/* The algorithm of a spec, resolved through the registries (disp.h, ps.h,
+ * ctl.h): spec.dispatcher / store / backoff / y_control / elastic. */
+typedef struct {
+  const disp_ops *disp;
+  const ps_ops *store;
+  const ctl_ops *ctl_y;   /* NULL: y constant */
+  const ctl_ops *ctl_m;   /* NULL: m constant (elastic: ctl_elastic_ops) */
+  ps_backoff backoff;
+} engine_algo;
+
+/* 0, or -1 with err naming the unknown or contradictory setting. */
+int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen);
 
 /* Runs the spec. Returns 0 when the run executed (whatever its outcome, see
  * res->status: ok, converged, diverged), -1 when it could not run (bad

@@ -32,14 +32,14 @@ typedef struct {
   int spin_ns;         /* busy work per step (0: none) */
 } quad;
 
-static inline uint64_t tq_mix(uint64_t x) {
+static __attribute__((unused)) inline uint64_t tq_mix(uint64_t x) {
   x += UINT64_C(0x9E3779B97F4A7C15);
   x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
   x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
   return x ^ (x >> 31);
 }
 
-static void quad_init(quad *q, size_t d, uint64_t seed) {
+static __attribute__((unused)) void quad_init(quad *q, size_t d, uint64_t seed) {
   memset(q, 0, sizeof *q);
   q->d = d;
   q->c = psgd_alloc(d * sizeof(float));
@@ -53,7 +53,7 @@ static void quad_init(quad *q, size_t d, uint64_t seed) {
   }
 }
 
-static void quad_free(quad *q) {
+static __attribute__((unused)) void quad_free(quad *q) {
   psgd_free(q->c);
   psgd_free(q->a);
   psgd_free(q->theta0);
@@ -61,7 +61,7 @@ static void quad_free(quad *q) {
 
 /* the gradient of step i: exact gradient plus a deterministic +-0.05
  * "minibatch" perturbation, and the injected delay */
-static float quad_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
+static __attribute__((unused)) float quad_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
   (void)ws;
   quad *q = ctx;
   uint64_t h = tq_mix(step);
@@ -84,7 +84,7 @@ static float quad_grad(void *ctx, void *ws, const float *theta, uint64_t step, f
   return (float)loss;
 }
 
-static par_problem quad_problem(quad *q) {
+static __attribute__((unused)) par_problem quad_problem(quad *q) {
   par_problem p = {q->d, q->theta0, q, NULL, NULL, quad_grad};
   return p;
 }
@@ -99,20 +99,20 @@ typedef struct {
   _Atomic int overflow;
 } ivl_trace;
 
-static void trace_init(ivl_trace *t) {
+static __attribute__((unused)) void trace_init(ivl_trace *t) {
   t->first = calloc(TRACE_CAP, sizeof *t->first);
   t->y = calloc(TRACE_CAP, sizeof *t->y);
   atomic_init(&t->n, 0);
   atomic_init(&t->overflow, 0);
 }
 
-static void trace_free(ivl_trace *t) {
+static __attribute__((unused)) void trace_free(ivl_trace *t) {
   free(t->first);
   free(t->y);
 }
 
 /* disp_open_fn: runs on the opening worker; ids are sequential */
-static void trace_on_open(void *ctx, uint64_t id, uint64_t first, long y) {
+static __attribute__((unused)) void trace_on_open(void *ctx, uint64_t id, uint64_t first, long y) {
   ivl_trace *t = ctx;
   if (id >= TRACE_CAP) {
     atomic_store_explicit(&t->overflow, 1, memory_order_relaxed);
@@ -131,7 +131,7 @@ typedef struct {
   size_t n, cap;
 } steps;
 
-static int steps_take(void *ctx, const step_rec *r, size_t n) {
+static __attribute__((unused)) int steps_take(void *ctx, const step_rec *r, size_t n) {
   steps *s = ctx;
   if (s->n + n > s->cap) {
     size_t cap = (s->n + n) * 2;
@@ -145,7 +145,7 @@ static int steps_take(void *ctx, const step_rec *r, size_t n) {
   return 0;
 }
 
-static void steps_collect(steplog *l, steps *s) {
+static __attribute__((unused)) void steps_collect(steplog *l, steps *s) {
   memset(s, 0, sizeof *s);
   steplog_drain(l, 1, steps_take, s);
 }
@@ -163,12 +163,12 @@ typedef struct {
     if (bad++ < 5) fprintf(stderr, "invariant: " __VA_ARGS__);                \
   } while (0)
 
-static int cmp_u64(const void *a, const void *b) {
+static __attribute__((unused)) int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
-static int check_invariants(const char *disp_name, const steps *s, const ivl_trace *tr,
+static __attribute__((unused)) int check_invariants(const char *disp_name, const steps *s, const ivl_trace *tr,
                             int leashed_drops_allowed, inv_stats *st) {
   int bad = 0;
   memset(st, 0, sizeof *st);

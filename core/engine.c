@@ -1,0 +1,484 @@
+/* engine.c - engine_run (engine.h): one run spec executed in parallel.
+ * Resolves the algorithm into dispatcher + param store + controllers (names
+ * from their registries), loads the data and model exactly as the
+ * sequential trainer does (train_seq.h), places the workers (hw/), runs the
+ * parallel loop (par.h) on the minibatch gradient of GETBATCH(i), evaluates
+ * the monitor's snapshots on the test set after the run (so evaluation does
+ * not compete with the workers), and hands steps, evals, events and the
+ * placement to the recorder. */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "ctl.h"
+#include "data.h"
+#include "disp.h"
+#include "hw.h"
+#include "model.h"
+#include "optim.h"
+#include "par.h"
+#include "ps.h"
+#include "steplog.h"
+#include "train_seq.h"
+
+/* hw/ may not be linked into every build of the suite yet: without it the
+ * workers run unpinned ("os" placement) and the run records pinned = 0. */
+#pragma weak hw_topo_load
+#pragma weak hw_topo_free
+#pragma weak hw_topo_xml
+#pragma weak hw_version
+#pragma weak hw_plan_make
+#pragma weak hw_plan_free
+#pragma weak hw_bind_self
+#pragma weak hw_current_pu
+
+#define EVAL_BATCH 256
+/* Post-run flush of step rows up to this many expected rows; beyond (or when
+ * unknown) a writer thread drains the step log during the run. */
+#define FLUSH_AFTER_MAX_ROWS 8000000u
+#define DIVERGE_FACTOR 1e3
+
+/* ------------------------------------------------------- algorithm ---- */
+
+int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) {
+  memset(a, 0, sizeof *a);
+  char names[128];
+  const char *dname = s->dispatcher[0] ? s->dispatcher : "async";
+  if (!(a->disp = disp_find(dname))) {
+    disp_names(names, sizeof names);
+    return psgd_err(err, errlen, "unknown dispatcher '%s' (known: %s)", dname, names);
+  }
+  const char *sname = s->store[0] ? s->store : "hogwild";
+  if (!(a->store = ps_find(sname))) {
+    ps_names(names, sizeof names);
+    return psgd_err(err, errlen, "unknown param store '%s' (known: %s)", sname, names);
+  }
+  const char *bname = s->backoff[0] ? s->backoff : "none";
+  if (ps_backoff_parse(bname, &a->backoff))
+    return psgd_err(err, errlen,
+                    "unknown backoff '%s' (known: none, linear, exponential, random)", bname);
+  const char *yname = s->y_control[0] ? s->y_control : "const";
+  const ctl_ops *cy = ctl_find(yname);
+  if (!cy || cy->over_m) {
+    ctl_names(names, sizeof names);
+    return psgd_err(err, errlen, "unknown y_control '%s' (known: const, decay, probing)", yname);
+  }
+  if (cy->on_accept && a->disp != &disp_interval_ops)
+    return psgd_err(err, errlen, "y_control '%s' needs dispatcher interval, not '%s'", yname,
+                    a->disp->name);
+  a->ctl_y = cy->on_accept ? cy : NULL;
+  a->ctl_m = s->elastic ? &ctl_elastic_ops : NULL;
+  if (s->ps_bound < -1) return psgd_err(err, errlen, "ps = %d must be -1, 0 or more", s->ps_bound);
+  if (s->threads < 1) return psgd_err(err, errlen, "threads = %d must be >= 1", s->threads);
+  return 0;
+}
+
+/* -------------------------------------------------------- problem ---- */
+
+typedef struct {
+  const run_spec *s;
+  const dataset *ds;
+  const model *m;
+} gctx;
+
+typedef struct {
+  model_ws *ws;
+  float *xb;
+  uint8_t *yb;
+  int *idx;
+} gws;
+
+static void *g_ws_create(void *ctx, int w) {
+  (void)w;
+  gctx *g = ctx;
+  gws *x = calloc(1, sizeof *x);
+  if (!x) return NULL;
+  const int b = g->s->batch;
+  x->ws = model_ws_create(g->m, b);
+  x->xb = psgd_alloc((size_t)b * (size_t)data_dim(&g->ds->train) * sizeof(float));
+  x->yb = malloc((size_t)b);
+  x->idx = malloc((size_t)b * sizeof *x->idx);
+  if (!x->ws || !x->xb || !x->yb || !x->idx) {
+    model_ws_free(x->ws);
+    psgd_free(x->xb);
+    free(x->yb);
+    free(x->idx);
+    free(x);
+    return NULL;
+  }
+  return x;
+}
+
+static void g_ws_free(void *ctx, void *p) {
+  (void)ctx;
+  gws *x = p;
+  if (!x) return;
+  model_ws_free(x->ws);
+  psgd_free(x->xb);
+  free(x->yb);
+  free(x->idx);
+  free(x);
+}
+
+/* Alg. 1 lines 5-6: B_i = GETBATCH(i), g = grad L_B(theta) */
+static float g_grad(void *ctx, void *p, const float *theta, uint64_t step, float *grad) {
+  gctx *g = ctx;
+  gws *x = p;
+  const int b = g->s->batch;
+  data_batch_indices(g->ds->train.n, g->s->seed, step, b, x->idx);
+  data_gather(&g->ds->train, x->idx, b, x->xb, x->yb);
+  return model_loss_grad(g->m, x->ws, theta, x->xb, x->yb, b, grad);
+}
+
+/* ------------------------------------------------------ evaluation ---- */
+
+typedef struct {
+  const run_spec *s;
+  const dataset *ds;
+  const model *m;
+  model_ws *ws;
+} ectx;
+
+static int evaluate(void *ctx, const float *theta, double *loss, double *acc) {
+  ectx *e = ctx;
+  const data_split *t = &e->ds->test;
+  int n = e->s->eval_test_limit > 0 && e->s->eval_test_limit < t->n ? e->s->eval_test_limit : t->n;
+  int correct = 0;
+  *loss = model_evaluate(e->m, e->ws, theta, t->x, t->y, n, &correct);
+  *acc = n > 0 ? (double)correct / n : 0.0;
+  return 0;
+}
+
+/* ------------------------------------------------------- placement ---- */
+
+typedef struct {
+  hw_topo *topo;
+  hw_plan plan;
+  int have_plan;
+  int best_effort;
+} place_ctx;
+
+static int on_thread(void *ctx, int w, int *pu, int *bound, char *err, size_t errlen) {
+  place_ctx *pc = ctx;
+  *bound = 0;
+  if (pc->have_plan && hw_bind_self) {
+    char e[PSGD_ERRLEN] = "";
+    if (hw_bind_self(pc->topo, &pc->plan, w, bound, e, sizeof e) != 0) {
+      *bound = 0;
+      if (!pc->best_effort)
+        return psgd_err(err, errlen, "binding worker %d: %s", w, e);
+    }
+  }
+  *pu = hw_current_pu ? hw_current_pu() : -1;
+  return 0;
+}
+
+static int place(const run_spec *s, place_ctx *pc, char *err, size_t errlen) {
+  memset(pc, 0, sizeof *pc);
+  pc->best_effort = s->bind_best_effort;
+  int wants_os = !strcmp(s->placement, "os") || !s->placement[0];
+  if (!hw_topo_load || !hw_plan_make) {
+    if (wants_os) return 0;
+    return psgd_err(err, errlen,
+                    "placement '%s' needs hw/ (hwloc placement), which is not built in; use "
+                    "placement os",
+                    s->placement);
+  }
+  pc->topo = hw_topo_load(s->topology[0] ? s->topology : NULL, err, errlen);
+  if (!pc->topo) return -1;
+  int flags = (s->keep_core_free ? HW_PLAN_KEEP_CORE_FREE : 0) |
+              (s->bind_best_effort ? HW_PLAN_NEAREST : 0);
+  if (hw_plan_make(pc->topo, s->placement[0] ? s->placement : "os", s->threads, flags, &pc->plan,
+                   err, errlen)) {
+    hw_topo_free(pc->topo);
+    pc->topo = NULL;
+    return -1;
+  }
+  pc->have_plan = 1;
+  return 0;
+}
+
+static void place_free(place_ctx *pc) {
+  if (pc->have_plan && hw_plan_free) hw_plan_free(&pc->plan);
+  if (pc->topo && hw_topo_free) hw_topo_free(pc->topo);
+}
+
+/* --------------------------------------------------------- progress ---- */
+
+typedef struct {
+  const engine_io *io;
+  const run_spec *s;
+} prog_ctx;
+
+static void on_eval(void *ctx, const eval_rec *e, double steps_per_s) {
+  prog_ctx *p = ctx;
+  if (p->io && p->io->progress) p->io->progress(p->io->progress_ctx, p->s, e, steps_per_s);
+}
+
+/* --------------------------------------------------------------- run ---- */
+
+static int rec_steplog_cb(void *ctx, const step_rec *r, size_t n) {
+  (void)ctx;
+  (void)r;
+  (void)n;
+  return 0; /* record_steps off or no recorder: drop */
+}
+
+int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *err,
+               size_t errlen) {
+  memset(res, 0, sizeof *res);
+  engine_algo a;
+  if (engine_resolve(s, &a, err, errlen)) return -1;
+  if (s->batch < 1) return psgd_err(err, errlen, "batch size %d must be >= 1", s->batch);
+  if (!(s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0 || s->target_acc > 0 ||
+        s->epsilon > 0) ||
+      (s->target_acc > 0 && !(s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0) &&
+       !(s->eval_every_s > 0 || s->eval_every_steps > 0)))
+    return psgd_err(err, errlen, "no usable stop condition: set epochs, steps or seconds");
+  optim_spec o;
+  if (train_optim_spec(s, &o, err, errlen)) return -1;
+
+  int rc = -1;
+  dataset ds;
+  memset(&ds, 0, sizeof ds);
+  model *m = NULL;
+  model_ws *eval_ws = NULL;
+  float *theta0 = NULL, *theta = NULL;
+  steplog *log = NULL;
+  rec_writer *writer = NULL;
+  eval_rec *evals = NULL;
+  par_result pr;
+  memset(&pr, 0, sizeof pr);
+  place_ctx pc;
+  memset(&pc, 0, sizeof pc);
+  int have_pr = 0;
+
+  if (train_load_data(s, &ds, err, errlen)) return -1;
+  if (ds.train.n < 1 || ds.test.n < 1) {
+    psgd_err(err, errlen, "%s: empty training or test set", s->dataset);
+    goto out;
+  }
+  if (s->batch > ds.train.n) {
+    psgd_err(err, errlen, "batch %d exceeds the %d training samples", s->batch, ds.train.n);
+    goto out;
+  }
+  model_blas_init();
+  model_spec ms = train_model_spec(s, &ds);
+  if (!(m = model_create(&ms, err, errlen))) goto out;
+  const size_t d = model_n_params(m);
+  eval_ws = model_ws_create(m, EVAL_BATCH);
+  theta0 = psgd_alloc(d * sizeof *theta0);
+  theta = psgd_alloc(d * sizeof *theta);
+  if (!eval_ws || !theta0 || !theta) {
+    psgd_err(err, errlen, "out of memory for %s", model_describe(m));
+    goto out;
+  }
+  model_init(m, theta0, s->seed);
+  if (place(s, &pc, err, errlen)) goto out;
+
+  ectx ec = {s, &ds, m, eval_ws};
+  double l0, a0;
+  evaluate(&ec, theta0, &l0, &a0);
+  res->initial_loss = l0;
+
+  const double steps_per_epoch = (double)ds.train.n / s->batch;
+  uint64_t max_steps = 0;
+  if (s->stop_epochs > 0) max_steps = (uint64_t)ceil(s->stop_epochs * steps_per_epoch - 1e-9);
+  if (s->stop_steps > 0 && (max_steps == 0 || (uint64_t)s->stop_steps < max_steps))
+    max_steps = (uint64_t)s->stop_steps;
+
+  /* step records: everything in memory and flushed after the run, or (long
+   * or open-ended runs) drained by a writer thread while it runs */
+  int record = io && io->r && s->record_steps;
+  uint64_t expect = 0;
+  if (record) {
+    if (max_steps)
+      expect = a.disp == &disp_interval_ops ? 3 * max_steps : max_steps + (uint64_t)s->threads;
+    int post = expect > 0 && expect <= FLUSH_AFTER_MAX_ROWS;
+    if (!(log = steplog_create(s->threads, post ? expect : 1u << 20, err, errlen))) goto out;
+    if (!post && !(writer = rec_writer_start(io->r, io->run_id, log, 1.0, err, errlen))) goto out;
+  }
+
+  gctx gc = {s, &ds, m};
+  par_problem prob = {d, theta0, &gc, g_ws_create, g_ws_free, g_grad};
+  prog_ctx pgc = {io, s};
+  par_config c;
+  par_config_default(&c);
+  c.disp = a.disp;
+  c.store = a.store;
+  c.ctl_y = a.ctl_y;
+  c.ctl_m = a.ctl_m;
+  c.n_workers = s->threads;
+  c.m0 = s->threads;
+  c.y0 = s->y0;
+  c.decay_k = s->y_decay_k;
+  c.window = s->probe_window;
+  c.probe_steps = s->probe_steps;
+  c.exec_steps = s->exec_steps;
+  c.opt = o;
+  c.backoff = a.backoff;
+  c.ps_bound = s->ps_bound;
+  c.seed = s->seed;
+  c.max_steps = max_steps;
+  c.max_seconds = s->stop_seconds;
+  c.epsilon = s->epsilon;
+  c.target_acc = s->target_acc;
+  c.stop_flag = io ? io->stop_flag : NULL;
+  c.initial_loss = l0;
+  c.diverge_factor = DIVERGE_FACTOR;
+  c.eval_every_s = s->eval_every_s;
+  c.eval_every_steps = s->eval_every_steps > 0 ? (uint64_t)s->eval_every_steps : 0;
+  c.steps_per_epoch = steps_per_epoch;
+  c.eval_online = evaluate;
+  c.eval_ctx = &ec;
+  c.on_eval = on_eval;
+  c.on_eval_ctx = &pgc;
+  int pre = 2;
+  if (s->eval_every_s > 0 && s->stop_seconds > 0) pre = (int)(s->stop_seconds / s->eval_every_s) + 2;
+  c.snap_prealloc = pre < 64 ? pre : 64;
+  c.on_thread = on_thread;
+  c.thread_ctx = &pc;
+  c.log = log;
+
+  if (par_run(&prob, &c, &pr, theta, err, errlen)) goto out;
+  have_pr = 1;
+
+  /* evaluate the snapshots now that the workers are gone */
+  int n_ev = 0;
+  evals = calloc((size_t)pr.n_snaps + 1, sizeof *evals);
+  if (!evals) {
+    psgd_err(err, errlen, "out of memory for %d evaluations", pr.n_snaps + 1);
+    goto out;
+  }
+  double best = 0;
+  for (int i = 0; i < pr.n_snaps; i++) {
+    eval_rec e = pr.snaps[i].e;
+    if (pr.snaps[i].theta) evaluate(&ec, pr.snaps[i].theta, &e.test_loss, &e.test_acc);
+    if (isfinite(e.test_acc) && e.test_acc > best) best = e.test_acc;
+    evals[n_ev++] = e;
+  }
+  double fl, fa;
+  evaluate(&ec, theta, &fl, &fa);
+  {
+    eval_rec e;
+    memset(&e, 0, sizeof e);
+    e.t_ns = (uint64_t)(pr.wall_s * 1e9);
+    e.steps_accepted = pr.steps_accepted;
+    e.epoch = (double)pr.steps_accepted / steps_per_epoch;
+    e.train_loss = pr.final_train_loss;
+    e.test_loss = fl;
+    e.test_acc = fa;
+    evals[n_ev++] = e;
+    if (isfinite(fa) && fa > best) best = fa;
+  }
+  /* the deferred evaluations and the final one (online ones were reported live) */
+  for (int i = 0; io && io->progress && i < n_ev; i++) {
+    if (i < pr.n_snaps && !pr.snaps[i].theta) continue;
+    double el = evals[i].t_ns * 1e-9;
+    io->progress(io->progress_ctx, s, &evals[i], el > 0 ? evals[i].steps_accepted / el : 0.0);
+  }
+
+  res->status = pr.status == RUN_INTERRUPTED ? RUN_INTERRUPTED : pr.status;
+  if (res->status == RUN_OK && s->target_acc > 0 && fa >= s->target_acc) res->status = RUN_CONVERGED;
+  res->wall_s = pr.wall_s;
+  res->steps_started = pr.steps_started;
+  res->steps_accepted = pr.steps_accepted;
+  res->epochs = (double)pr.steps_accepted / steps_per_epoch;
+  res->final_train_loss = pr.final_train_loss;
+  res->final_test_loss = fl;
+  res->final_test_acc = fa;
+  res->best_test_acc = best;
+  res->pinned = 1;
+  for (int i = 0; i < s->threads; i++)
+    if (!pr.bound[i]) res->pinned = 0;
+
+  if (io && io->r) {
+    rec *r = io->r;
+    char versions[160];
+    snprintf(versions, sizeof versions, "{\"hwloc\":\"%s\",\"engine\":\"%s/%s\"}",
+             hw_version ? hw_version() : "none", a.disp->name, a.store->name);
+    char *xml = pc.topo && hw_topo_xml ? hw_topo_xml(pc.topo) : NULL;
+    int bad = rec_run_info(r, io->run_id, xml, versions, err, errlen);
+    free(xml);
+    if (bad) goto out;
+    place_rec *pl = calloc((size_t)s->threads, sizeof *pl);
+    if (!pl) {
+      psgd_err(err, errlen, "out of memory for the placement rows");
+      goto out;
+    }
+    for (int i = 0; i < s->threads; i++) {
+      pl[i].worker = i;
+      pl[i].pu_os = pr.pu[i];
+      pl[i].core = pl[i].node = pl[i].package = -1;
+      if (pc.have_plan && i < pc.plan.n) {
+        pl[i].core = pc.plan.slots[i].core;
+        pl[i].node = pc.plan.slots[i].node;
+        pl[i].package = pc.plan.slots[i].package;
+      }
+      pl[i].bound = pr.bound[i];
+    }
+    bad = rec_placement(r, io->run_id, pl, (size_t)s->threads, err, errlen);
+    free(pl);
+    if (bad) goto out;
+    if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
+    /* the store's footprint and the run's counters as events */
+    event_rec extra[4];
+    int nx = 0;
+    memset(extra, 0, sizeof extra);
+    uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
+    if (a.store == &ps_leashed_ops) {
+      extra[nx] = (event_rec){t_end, "leashed_live_peak", (double)pr.store.live_peak, ""};
+      snprintf(extra[nx].detail, sizeof extra[nx].detail,
+               "versions allocated %llu, %zu bytes, dropped %llu",
+               (unsigned long long)pr.store.allocated, pr.store.bytes,
+               (unsigned long long)pr.store.dropped);
+      nx++;
+    }
+    if (pr.steps_rejected) {
+      extra[nx] = (event_rec){t_end, "rejected", (double)pr.steps_rejected, ""};
+      nx++;
+    }
+    if (pr.events_lost) {
+      extra[nx] = (event_rec){t_end, "events_lost", (double)pr.events_lost, ""};
+      nx++;
+    }
+    if (rec_events(r, io->run_id, pr.events, (size_t)pr.n_events, err, errlen)) goto out;
+    if (nx && rec_events(r, io->run_id, extra, (size_t)nx, err, errlen)) goto out;
+    uint64_t t = psgd_now_ns();
+    if (writer) {
+      rec_writer_stats ws;
+      rec_writer *w = writer;
+      writer = NULL;
+      if (rec_writer_stop(w, &ws, err, errlen)) goto out;
+      res->flush_s = ws.final_flush_s;
+    } else if (log) {
+      if (rec_steplog_flush(r, io->run_id, log, 1, err, errlen) < 0) goto out;
+      res->flush_s = (psgd_now_ns() - t) * 1e-9;
+    }
+  } else if (log) {
+    steplog_drain(log, 1, rec_steplog_cb, NULL);
+  }
+  rc = 0;
+out:
+  if (writer) {
+    rec_writer_stats ws;
+    char e2[PSGD_ERRLEN];
+    rec_writer_stop(writer, &ws, e2, sizeof e2);
+  }
+  if (have_pr) par_result_free(&pr);
+  free(evals);
+  steplog_free(log);
+  place_free(&pc);
+  psgd_free(theta);
+  psgd_free(theta0);
+  model_ws_free(eval_ws);
+  model_free(m);
+  data_free(&ds);
+  return rc;
+}
