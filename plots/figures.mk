@@ -4,8 +4,9 @@ SCALE ?= quick
 DB    ?= results/results.db
 FIGDIR := results/figures
 # Fig. 4's threshold accuracy: the paper uses 45% (CIFAR-10); at quick scale
-# (Fashion-MNIST MLP, seconds-long runs) 80%.
-FIG4_THR_quick := 0.80
+# (Fashion-MNIST MLP, seconds-long runs) 87%: lower ones are reached at the
+# first evaluation by every run and tell nothing apart.
+FIG4_THR_quick := 0.87
 FIG4_THR_paper := 0.45
 
 .PHONY: figure4 figures
