@@ -176,7 +176,7 @@ static void read_git_commit(void) {
     git_line(dir, "rev-parse", "HEAD", NULL, head, sizeof head);
     if (strlen(head) == 40) {
       git_line(dir, "status", "--porcelain", "--untracked-files=no", dirty, sizeof dirty);
-      snprintf(g_host.git, sizeof g_host.git, "%s%s", head, dirty[0] ? "-dirty" : "");
+      snprintf(g_host.git, sizeof g_host.git, "%.40s%s", head, dirty[0] ? "-dirty" : "");
       return;
     }
   }

@@ -37,7 +37,14 @@
  *
  * Concurrency: WAL, synchronous=NORMAL, every write a BEGIN IMMEDIATE
  * transaction, and a 120 s busy timeout: several processes may write one
- * database at once (each waits for the other's transaction).
+ * database at once (each waits for the other's transaction). They must run
+ * different keys (slices of a sweep do): a second begin of a key that is
+ * running elsewhere takes it over, and the first process's writes then fail.
+ *
+ * Index: steps(run_id) exists from the schema's creation and is maintained
+ * by every insert. Rows arrive in increasing (run_id, rowid), so it grows at
+ * its right edge: bench_rec measured 5-13% of the flush time at 1 M rows,
+ * while rebuilding it after each sweep would cost a sort of the whole table.
  *
  * Threads: one rec handle per thread at a time. After fork(), the child must
  * open its own handle; never use a parent's handle in a child (and do not

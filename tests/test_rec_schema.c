@@ -82,6 +82,33 @@ static void test_views_recreated_when_changed(void **state) {
   tmp_remove(&t);
 }
 
+/* plots/views.sql is what the binary embeds, and loads by hand (sqlite3 db <
+ * plots/views.sql), twice in a row, into a database the recorder made. */
+extern const char rec_views_sql[];
+
+static void test_views_sql_loads_by_hand(void **state) {
+  (void)state;
+  FILE *f = fopen("plots/views.sql", "rb");
+  if (!f) skip(); /* run from another folder than the suite's top */
+  static char text[1 << 16];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  assert_string_equal(text, rec_views_sql);
+  tmp_place t;
+  tmp_make(&t);
+  char err[512] = "";
+  rec *r = rec_open(t.db, err, sizeof err);
+  assert_non_null(r);
+  rec_close(r);
+  int64_t views = q_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'view'");
+  assert_true(views >= 6);
+  assert_int_equal(q_exec(t.db, text), SQLITE_OK);
+  assert_int_equal(q_exec(t.db, text), SQLITE_OK);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM sqlite_master WHERE type = 'view'"), views);
+  tmp_remove(&t);
+}
+
 static void test_newer_schema_refused(void **state) {
   (void)state;
   tmp_place t;
@@ -230,6 +257,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_creates_schema_and_views),
       cmocka_unit_test(test_views_recreated_when_changed),
+      cmocka_unit_test(test_views_sql_loads_by_hand),
       cmocka_unit_test(test_newer_schema_refused),
       cmocka_unit_test(test_foreign_files_refused),
       cmocka_unit_test(test_truncated_and_corrupt_refused),
