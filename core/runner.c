@@ -124,10 +124,17 @@ static void child_say(int fd, const char *fmt, ...) {
 }
 
 /* engine_progress_fn: runs on the engine's monitor thread. */
+/* The crash test hook: a real SIGSEGV death (SIG_DFL first, so that a
+ * sanitizer's SEGV handler cannot turn it into an ordinary exit). */
+static void crash_now(void) {
+  signal(SIGSEGV, SIG_DFL);
+  raise(SIGSEGV);
+}
+
 static void child_progress(void *ctx, const run_spec *s, const eval_rec *e, double steps_per_s) {
   (void)s;
   child_ctx *c = ctx;
-  if (c->crash_hook) raise(SIGSEGV);
+  if (c->crash_hook) crash_now();
   child_say(c->fd, "P %.6g %.6g %.6g %.6g %llu", steps_per_s, e->test_acc, e->test_loss, e->epoch,
             (unsigned long long)e->steps_accepted);
 }
@@ -164,7 +171,7 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
     rec_close(r);
     _exit(CHILD_FAILED);
   }
-  if (ctx.crash_hook) raise(SIGSEGV);
+  if (ctx.crash_hook) crash_now();
   /* relaxed: read after engine_run joined every thread that could set it */
   if (atomic_load_explicit(&child_stop, memory_order_relaxed)) {
     rec_close(r);
