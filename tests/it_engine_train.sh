@@ -41,7 +41,7 @@ check probing 0 "train: done status ok" \
 # shellcheck disable=SC2086
 check sequential_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
 # shellcheck disable=SC2086
-check final_eval_line 0 "train: epoch 2.00 steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
+check final_eval_line 0 "train: epoch 2.0[0-9] steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
   "$PSGD" train --threads 2 $base
 check bad_algorithm 2 "unknown algorithm 'semisync' (known: async | interval | sync | elastic | hogwild | mutex | rwlock | leashed)" \
   "$PSGD" train --algorithm semisync
