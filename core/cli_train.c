@@ -286,6 +286,33 @@ static int f_placement(run_spec *s, const char *f, const char *v, char *err, siz
   return set_str(s->placement, sizeof s->placement, f, v, err, errlen);
 }
 
+static int f_topology(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return set_str(s->topology, sizeof s->topology, f, v, err, errlen);
+}
+
+static int parse_bool(const char *f, const char *v, int *out, char *err, size_t errlen) {
+  if (!strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true")) *out = 1;
+  else if (!strcmp(v, "no") || !strcmp(v, "0") || !strcmp(v, "false")) *out = 0;
+  else return psgd_err(err, errlen, "%s: '%s' is not yes or no", f, v);
+  return 0;
+}
+
+static int f_keep_core(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_bool(f, v, &s->keep_core_free, err, errlen);
+}
+
+static int f_nearest(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_bool(f, v, &s->placement_nearest, err, errlen);
+}
+
+static int f_best_effort(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_bool(f, v, &s->bind_best_effort, err, errlen);
+}
+
+static int f_interleave(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  return parse_bool(f, v, &s->mem_interleave, err, errlen);
+}
+
 static int f_eval_s(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
   return parse_double(f, v, 0, 1e6, &s->eval_every_s, err, errlen);
 }
@@ -311,7 +338,7 @@ typedef struct {
   int engine;      /* 1: a parallel-engine flag (selects engine_run) */
 } flag;
 
-#define N_FLAGS 31
+#define N_FLAGS 36
 static const flag flags[] = {
     {"--dataset", "NAME", f_dataset, "fashion-mnist | mnist | cifar10 | cifar100 | synthetic", 0},
     {"--model", "NAME", f_model, "mlp | lenet5", 0},
@@ -346,7 +373,15 @@ static const flag flags[] = {
      1},
     {"--exec-steps", "X", f_exec_steps, "probing/elastic: steps between probes (default 8192)",
      1},
-    {"--placement", "P", f_placement, "os | uma | numa | list:a,b,.. (needs hw/)", 1},
+    {"--placement", "P", f_placement,
+     "os | uma | compact | numa | spread | numa:K | list:a,b,.. (psgd hw shows the plan)", 1},
+    {"--topology", "T", f_topology, "plan on synthetic:DESC or an lstopo XML (binds nothing)", 1},
+    {"--keep-core-free", "yes", f_keep_core, "leave the last core for evaluator/recorder", 1},
+    {"--placement-nearest", "yes", f_nearest, "run an impossible placement as its nearest one",
+     1},
+    {"--bind-best-effort", "yes", f_best_effort, "record binding failures instead of failing", 1},
+    {"--mem-interleave", "yes", f_interleave,
+     "interleave shared state over the plan's NUMA nodes", 1},
     {"--eval-every-s", "S", f_eval_s, "parallel engine: snapshot every S seconds (default 1)", 1},
 };
 static_assert(sizeof flags / sizeof flags[0] == N_FLAGS, "N_FLAGS matches the table");
@@ -478,6 +513,7 @@ static int run_engine(const run_spec *s) {
     return 1;
   }
   double total_s = (psgd_now_ns() - t0) * 1e-9;
+  printf("train: placement %s\n", res.placement);
   printf("train: done status %s epochs %.2f steps %llu started %llu train_loss %.4f test_loss "
          "%.4f best_acc %.4f total_s %.2f test_acc %.4f wall_s %.2f\n",
          run_status_name(res.status), res.epochs, (unsigned long long)res.steps_accepted,

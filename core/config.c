@@ -28,6 +28,7 @@
 #include "common.h"
 #include "data.h"
 #include "disp.h"
+#include "hw.h"
 #include "model.h"
 
 /* ------------------------------------------------------------------------ */
@@ -86,6 +87,9 @@ static const keydef keys[] = {
     {"bind_best_effort", "bind_best_effort", V_BOOL, 0, 1, 0, NULL, F_INT,
      FIELD(bind_best_effort), 1},
     {"keep_core_free", "keep_core_free", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(keep_core_free), 1},
+    {"placement_nearest", "placement_nearest", V_BOOL, 0, 1, 0, NULL, F_INT,
+     FIELD(placement_nearest), 1},
+    {"mem_interleave", "mem_interleave", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(mem_interleave), 1},
     {"dataset", "dataset", V_STR, 0, 0, 0, "fashion-mnist|mnist|cifar10|cifar100|synthetic", F_STR,
      FIELD(dataset), 1},
     {"data_dir", "data_dir", V_STR, 0, 0, 0, NULL, F_STR, FIELD(data_dir), 1},
@@ -117,7 +121,7 @@ static const keydef keys[] = {
 enum {
   K_LABEL = 0, K_ALGORITHM, K_STORE, K_BACKOFF, K_PS, K_Y_CONTROL, K_Y0, K_Y_DECAY_K,
   K_PROBE_WINDOW, K_PROBE_STEPS, K_EXEC_STEPS, K_THREADS, K_PLACEMENT, K_TOPOLOGY,
-  K_BIND_BEST_EFFORT, K_KEEP_CORE_FREE, K_DATASET, K_DATA_DIR, K_TRAIN_LIMIT, K_TEST_LIMIT,
+  K_BIND_BEST_EFFORT, K_KEEP_CORE_FREE, K_PLACEMENT_NEAREST, K_MEM_INTERLEAVE, K_DATASET, K_DATA_DIR, K_TRAIN_LIMIT, K_TEST_LIMIT,
   K_MODEL, K_HIDDEN, K_BATCH, K_OPTIMIZER, K_LR, K_MOMENTUM, K_SEED, K_REPEAT, K_STOP_SECONDS,
   K_STOP_EPOCHS, K_STOP_STEPS, K_TARGET_ACC, K_EPSILON, K_TIMEOUT, K_EVAL_EVERY_S,
   K_EVAL_EVERY_STEPS, K_EVAL_TEST_LIMIT, K_RECORD_STEPS, K_COUNT
@@ -403,11 +407,19 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
           char why[160];
           if (parse_pu_list(s, pus, 1024, &n, why, sizeof why))
             return ferr(err, errlen, file, line, "%s '%s' %s", what, s, why);
+        } else if (!strncmp(s, "numa:", 5) || !strncmp(s, "spread:", 7)) {
+          const char *a = strchr(s, ':') + 1;
+          char *end;
+          errno = 0;
+          long kn = strtol(a, &end, 10);
+          if (end == a || *end || errno || kn < 2 || kn > 4096)
+            return ferr(err, errlen, file, line,
+                        "%s '%s': K in numa:K must be a number of NUMA nodes >= 2", what, s);
         } else if (!in_choices(s, "os|uma|compact|numa|spread")) {
           did_you_mean(dym, sizeof dym, suggest_choice(s, "os|uma|compact|numa|spread", sug,
                                                        sizeof sug));
           return ferr(err, errlen, file, line,
-                      "%s '%s' is not one of os|uma|compact|numa|spread|list:<PUs>%s", what, s,
+                      "%s '%s' is not one of os|uma|compact|numa|spread|numa:K|list:<PUs>%s", what, s,
                       dym);
         }
       }
@@ -1188,6 +1200,23 @@ static int build_spec(const settings *st, const char *path, const char *name, in
                       "placement '%s': PU %d is not available on this machine (set "
                       "bind_best_effort = true to run anyway)",
                       s->placement, pus[i]);
+  }
+  if (strcmp(s->placement, "os") != 0 || s->topology[0]) {
+    /* plan the placement now, so a topology hwloc cannot read or a placement
+     * the machine cannot give is reported at its line before anything runs */
+    char why[PSGD_ERRLEN];
+    hw_topo *t = hw_topo_load(s->topology[0] ? s->topology : NULL, why, sizeof why);
+    if (!t) return oerr(err, errlen, &o, K_TOPOLOGY, "%s", why);
+    hw_plan plan;
+    int flags = (s->keep_core_free ? HW_PLAN_KEEP_CORE_FREE : 0) |
+                (s->placement_nearest ? HW_PLAN_NEAREST : 0);
+    int bad = hw_plan_make(t, s->placement, s->threads, flags, &plan, why, sizeof why);
+    hw_topo_free(t);
+    if (bad)
+      return oerr(err, errlen, &o, K_PLACEMENT, "%s%s", why,
+                  s->placement_nearest ? "" : " (placement_nearest = true runs the nearest "
+                                              "equivalent)");
+    hw_plan_free(&plan);
   }
   {
     /* the model must fit the dataset's sample shape (LeNet5 needs >= 16x16) */

@@ -27,17 +27,6 @@
 #include "steplog.h"
 #include "train_seq.h"
 
-/* hw/ may not be linked into every build of the suite yet: without it the
- * workers run unpinned ("os" placement) and the run records pinned = 0. */
-#pragma weak hw_topo_load
-#pragma weak hw_topo_free
-#pragma weak hw_topo_xml
-#pragma weak hw_version
-#pragma weak hw_plan_make
-#pragma weak hw_plan_free
-#pragma weak hw_bind_self
-#pragma weak hw_current_pu
-
 #define EVAL_BATCH 256
 /* Post-run flush of step rows up to this many expected rows; beyond (or when
  * unknown) a writer thread drains the step log during the run. */
@@ -164,36 +153,32 @@ typedef struct {
   int best_effort;
 } place_ctx;
 
+/* Runs in each worker before it touches its buffers (par.c worker_setup):
+ * binds it to its slot's PU and its allocations to that PU's node. */
 static int on_thread(void *ctx, int w, int *pu, int *bound, char *err, size_t errlen) {
   place_ctx *pc = ctx;
   *bound = 0;
-  if (pc->have_plan && hw_bind_self) {
+  if (pc->have_plan) {
     char e[PSGD_ERRLEN] = "";
     if (hw_bind_self(pc->topo, &pc->plan, w, bound, e, sizeof e) != 0) {
       *bound = 0;
       if (!pc->best_effort)
-        return psgd_err(err, errlen, "binding worker %d: %s", w, e);
+        return psgd_err(err, errlen, "binding worker %d: %s (bind_best_effort = true records "
+                                     "the failure and runs on)",
+                        w, e);
     }
   }
-  *pu = hw_current_pu ? hw_current_pu() : -1;
+  *pu = hw_current_pu();
   return 0;
 }
 
 static int place(const run_spec *s, place_ctx *pc, char *err, size_t errlen) {
   memset(pc, 0, sizeof *pc);
   pc->best_effort = s->bind_best_effort;
-  int wants_os = !strcmp(s->placement, "os") || !s->placement[0];
-  if (!hw_topo_load || !hw_plan_make) {
-    if (wants_os) return 0;
-    return psgd_err(err, errlen,
-                    "placement '%s' needs hw/ (hwloc placement), which is not built in; use "
-                    "placement os",
-                    s->placement);
-  }
   pc->topo = hw_topo_load(s->topology[0] ? s->topology : NULL, err, errlen);
   if (!pc->topo) return -1;
   int flags = (s->keep_core_free ? HW_PLAN_KEEP_CORE_FREE : 0) |
-              (s->bind_best_effort ? HW_PLAN_NEAREST : 0);
+              (s->placement_nearest ? HW_PLAN_NEAREST : 0);
   if (hw_plan_make(pc->topo, s->placement[0] ? s->placement : "os", s->threads, flags, &pc->plan,
                    err, errlen)) {
     hw_topo_free(pc->topo);
@@ -205,8 +190,22 @@ static int place(const run_spec *s, place_ctx *pc, char *err, size_t errlen) {
 }
 
 static void place_free(place_ctx *pc) {
-  if (pc->have_plan && hw_plan_free) hw_plan_free(&pc->plan);
-  if (pc->topo && hw_topo_free) hw_topo_free(pc->topo);
+  if (pc->have_plan) hw_plan_free(&pc->plan);
+  hw_topo_free(pc->topo);
+}
+
+/* One line for the run result: what the placement did. */
+static void place_describe(const place_ctx *pc, const run_spec *s, const int *pu,
+                           const int *bound, char *out, size_t cap) {
+  int n_bound = 0;
+  for (int i = 0; i < s->threads; i++) n_bound += bound[i] != 0;
+  size_t len = (size_t)snprintf(out, cap, "%s -> %s%s, %d of %d workers bound", s->placement,
+                                pc->plan.policy, pc->plan.exact ? "" : " (nearest equivalent)",
+                                n_bound, s->threads);
+  for (int i = 0; i < s->threads && len < cap; i++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%d:P#%d%s", i ? " " : "; workers ", i,
+                            pu[i], bound[i] ? "" : "(unbound)");
+  if (len < cap && pc->plan.note[0]) snprintf(out + len, cap - len, "; %s", pc->plan.note);
 }
 
 /* --------------------------------------------------------- progress ---- */
@@ -346,7 +345,30 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   c.thread_ctx = &pc;
   c.log = log;
 
-  if (par_run(&prob, &c, &pr, theta, err, errlen)) goto out;
+  /* shared state (theta, counters, momentum) is allocated and first touched
+   * by this thread inside par_run: put it on worker 0's node (or
+   * interleaved) for that long; the workers set their own policy */
+  char membind[160] = "";
+  {
+    char e[PSGD_ERRLEN] = "";
+    if (hw_membind_shared(pc.topo, &pc.plan, s->mem_interleave, membind, sizeof membind, e,
+                          sizeof e)) {
+      if (!s->bind_best_effort) {
+        psgd_err(err, errlen, "%s (bind_best_effort = true records the failure and runs on)", e);
+        goto out;
+      }
+      snprintf(membind, sizeof membind, "not bound: %s", e);
+    }
+  }
+  int par_rc = par_run(&prob, &c, &pr, theta, err, errlen);
+  {
+    char e[PSGD_ERRLEN] = "";
+    if (hw_membind_default(pc.topo, e, sizeof e) && !par_rc) {
+      psgd_err(err, errlen, "%s", e);
+      goto out;
+    }
+  }
+  if (par_rc) goto out;
   have_pr = 1;
 
   /* evaluate the snapshots now that the workers are gone */
@@ -397,13 +419,14 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   res->pinned = 1;
   for (int i = 0; i < s->threads; i++)
     if (!pr.bound[i]) res->pinned = 0;
+  place_describe(&pc, s, pr.pu, pr.bound, res->placement, sizeof res->placement);
 
   if (io && io->r) {
     rec *r = io->r;
     char versions[160];
     snprintf(versions, sizeof versions, "{\"hwloc\":\"%s\",\"engine\":\"%s/%s\"}",
-             hw_version ? hw_version() : "none", a.disp->name, a.store->name);
-    char *xml = pc.topo && hw_topo_xml ? hw_topo_xml(pc.topo) : NULL;
+             hw_version(), a.disp->name, a.store->name);
+    char *xml = hw_topo_xml(pc.topo);
     int bad = rec_run_info(r, io->run_id, xml, versions, err, errlen);
     free(xml);
     if (bad) goto out;
@@ -428,7 +451,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     if (bad) goto out;
     if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
     /* the store's footprint and the run's counters as events */
-    event_rec extra[4];
+    event_rec extra[6];
     int nx = 0;
     memset(extra, 0, sizeof extra);
     uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
@@ -440,6 +463,21 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
                (unsigned long long)pr.store.dropped);
       nx++;
     }
+    /* what the placement became (value 1 = as asked, 0 = nearest
+     * equivalent) and where the shared state went */
+    extra[nx] = (event_rec){0, "placement", (double)pc.plan.exact, ""};
+    {
+      char d[400];
+      snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
+               pc.plan.note[0] ? ": " : "", pc.plan.note);
+      snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
+               (int)sizeof extra[nx].detail - 1, d);
+    }
+    nx++;
+    extra[nx] = (event_rec){0, "membind", 0.0, ""};
+    snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
+             (int)sizeof extra[nx].detail - 1, membind);
+    nx++;
     if (pr.steps_rejected) {
       extra[nx] = (event_rec){t_end, "rejected", (double)pr.steps_rejected, ""};
       nx++;

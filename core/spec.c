@@ -111,6 +111,10 @@ int spec_to_json(const run_spec *s, char *buf, size_t cap) {
   jw_str(&w, "topology", s->topology);
   jw_int(&w, "bind_best_effort", s->bind_best_effort);
   jw_int(&w, "keep_core_free", s->keep_core_free);
+  /* written only when set, so the keys of runs from before these settings
+   * existed stay the same */
+  if (s->placement_nearest) jw_int(&w, "placement_nearest", s->placement_nearest);
+  if (s->mem_interleave) jw_int(&w, "mem_interleave", s->mem_interleave);
   jw_str(&w, "dataset", s->dataset);
   jw_str(&w, "data_dir", s->data_dir);
   jw_int(&w, "train_limit", s->train_limit);

@@ -42,6 +42,8 @@ typedef struct {
   char topology[SPEC_PATH];   /* "" = this machine, "synthetic:..." or an XML path */
   int bind_best_effort;       /* 1: binding failure is recorded, not fatal */
   int keep_core_free;         /* 1: leave one core for evaluator/recorder */
+  int placement_nearest;      /* 1: an impossible placement runs as the nearest equivalent */
+  int mem_interleave;         /* 1: shared state interleaved over the plan's NUMA nodes */
 
   /* data and model */
   char dataset[SPEC_STR];     /* fashion-mnist | mnist | cifar10 | cifar100 | synthetic */

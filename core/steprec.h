@@ -77,6 +77,7 @@ typedef struct {
   double best_test_acc;
   double flush_s;           /* time spent writing step rows after/while running */
   int pinned;               /* 1 if all workers were bound and verified */
+  char placement[512];      /* parallel engine: what the placement did, one line ("" otherwise) */
 } run_result;
 
 #endif
