@@ -228,6 +228,9 @@ static void host_init(void) {
 struct rec {
   sqlite3 *db;
   char *path;
+  dev_t dev; /* the file's identity while registered in g_open */
+  ino_t ino;
+  int registered;
   sqlite3_stmt *st_steps_n; /* REC_STEP_ROWS rows */
   sqlite3_stmt *st_steps_1;
   sqlite3_stmt *st_eval, *st_event, *st_place, *st_status;
@@ -485,23 +488,92 @@ static int set_wal(rec *r, char *err, size_t errlen) {
   }
 }
 
+/* Database files this process holds open through rec handles, by device and
+ * inode. precheck() reads a file with fopen/fclose, and closing any descriptor
+ * of a file drops every POSIX lock this process holds on it (fcntl semantics;
+ * sqlite.org/howtocorrupt.html, section 2.2). Done while another handle of
+ * this process is open on the file (the engine's writer thread opens a second
+ * one), that silently removes the first handle's SHARED lock; another
+ * process's last connection may then checkpoint and delete the WAL file
+ * while we still append to it, and later commits are lost. So a file that is
+ * open here already is not prechecked again, and the check-then-open of
+ * rec_open is serialized by g_open_mu. */
+#define REC_MAX_OPEN_FILES 64
+static struct {
+  dev_t dev;
+  ino_t ino;
+  int n;
+} g_open[REC_MAX_OPEN_FILES];
+static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* With g_open_mu held: the slot of (dev, ino), or -1. */
+static int open_slot(dev_t dev, ino_t ino) {
+  for (int i = 0; i < REC_MAX_OPEN_FILES; i++)
+    if (g_open[i].n > 0 && g_open[i].dev == dev && g_open[i].ino == ino) return i;
+  return -1;
+}
+
+/* With g_open_mu held: 1 if path names a file some rec handle holds open. */
+static int open_here(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && open_slot(st.st_dev, st.st_ino) >= 0;
+}
+
+/* With g_open_mu held: counts r's file as open (r->db is open, nothing read
+ * yet, so SQLite has taken no lock). */
+static int register_open(rec *r, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(r->path, &st) != 0)
+    return psgd_err(err, errlen, "%s: cannot stat after opening: %s", r->path, strerror(errno));
+  int i = open_slot(st.st_dev, st.st_ino);
+  for (int j = 0; i < 0 && j < REC_MAX_OPEN_FILES; j++)
+    if (g_open[j].n == 0) i = j;
+  if (i < 0)
+    return psgd_err(err, errlen, "%s: more than %d database files open in one process", r->path,
+                    REC_MAX_OPEN_FILES);
+  g_open[i].dev = st.st_dev;
+  g_open[i].ino = st.st_ino;
+  g_open[i].n++;
+  r->dev = st.st_dev;
+  r->ino = st.st_ino;
+  r->registered = 1;
+  return 0;
+}
+
+static void unregister_open(rec *r) {
+  if (!r->registered) return;
+  pthread_mutex_lock(&g_open_mu);
+  int i = open_slot(r->dev, r->ino);
+  if (i >= 0) g_open[i].n--;
+  pthread_mutex_unlock(&g_open_mu);
+  r->registered = 0;
+}
+
 rec *rec_open(const char *path, char *err, size_t errlen) {
   pthread_once(&g_host_once, host_init);
-  if (precheck(path, err, errlen)) return NULL;
   rec *r = calloc(1, sizeof *r);
   if (!r || !(r->path = strdup(path))) {
     free(r);
     psgd_err(err, errlen, "%s: out of memory", path);
     return NULL;
   }
+  pthread_mutex_lock(&g_open_mu);
+  if (!open_here(path) && precheck(path, err, errlen)) {
+    pthread_mutex_unlock(&g_open_mu);
+    goto out_with_rec;
+  }
   /* NOMUTEX: one handle per thread (rec.h), so SQLite's own mutex is waste. */
   int rc = sqlite3_open_v2(path, &r->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
+    pthread_mutex_unlock(&g_open_mu);
     if (r->db) db_err(r, err, errlen, "cannot open");
     else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
     goto out_with_rec;
   }
+  rc = register_open(r, err, errlen);
+  pthread_mutex_unlock(&g_open_mu);
+  if (rc) goto out_with_rec;
   sqlite3_extended_result_codes(r->db, 1);
   sqlite3_busy_timeout(r->db, REC_BUSY_MS);
   /* Identify before changing anything: a foreign database stays untouched. */
@@ -535,6 +607,7 @@ void rec_close(rec *r) {
   sqlite3_finalize(r->st_place);
   sqlite3_finalize(r->st_status);
   sqlite3_close(r->db);
+  unregister_open(r);
   free(r->path);
   free(r);
 }

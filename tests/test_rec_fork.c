@@ -3,6 +3,8 @@
  * handle, runs and step rows; both succeed, every row is there, and the file
  * passes PRAGMA integrity_check. Also: a child reads its git commit from
  * $PSGD_GIT_COMMIT (the first rec_open of a process reads the host facts).
+ * And: a second handle on a file (the engine's writer thread opens one) keeps
+ * the first handle's POSIX lock, which a forked process checks from outside.
  * Children report through their exit status only (no cmocka in a child). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <fcntl.h>
 
 #include "test_rec_util.h"
 
@@ -131,12 +134,62 @@ static void test_git_commit_from_environment(void **state) {
   tmp_remove(&t);
 }
 
+/* 1 if some process other than a freshly forked child holds a lock on the
+ * range where SQLite's unix VFS takes SHARED locks (PENDING_BYTE + 2, 510
+ * bytes; sqlite3 os_unix.c / the file-format document's "locking" section).
+ * In WAL mode every open connection holds it; without it another process's
+ * last connection may checkpoint and delete the WAL under that connection. */
+static int shared_lock_held(const char *db) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int fd = open(db, O_RDWR);
+    if (fd < 0) _exit(3);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0x40000000 + 2,
+                       .l_len = 510};
+    if (fcntl(fd, F_GETLK, &fl) != 0) _exit(4);
+    _exit(fl.l_type == F_UNLCK ? 0 : 1);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_second_handle_keeps_first_lock(void **state) {
+  (void)state;
+  tmp_place t;
+  tmp_make(&t);
+  char err[512] = "";
+  rec *a = rec_open(t.db, err, sizeof err);
+  assert_non_null(a);
+  assert_int_equal(shared_lock_held(t.db), 1);
+  /* rec_open prechecks a file by reading it with stdio; closing that stream
+   * used to drop every lock of this process on the file, a's included */
+  rec *b = rec_open(t.db, err, sizeof err);
+  assert_non_null(b);
+  assert_int_equal(shared_lock_held(t.db), 1);
+  rec_close(b);
+  assert_int_equal(shared_lock_held(t.db), 1);
+  rec_close(a);
+  assert_int_equal(shared_lock_held(t.db), 0);
+  /* the file is prechecked again once no handle holds it */
+  FILE *f = fopen(t.db, "r+b");
+  assert_non_null(f);
+  assert_int_equal(fwrite("not sqlite", 1, 10, f), 10);
+  fclose(f);
+  assert_null(rec_open(t.db, err, sizeof err));
+  assert_non_null(strstr(err, "not an SQLite database"));
+  tmp_remove(&t);
+}
+
 int main(void) {
   /* Order matters: the environment test forks before this process has read
    * its host facts (no rec_open in the parent until then). */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_git_commit_from_environment),
       cmocka_unit_test(test_two_processes_write_at_once),
+      cmocka_unit_test(test_second_handle_keeps_first_lock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
