@@ -72,7 +72,7 @@ secs = q("SELECT printf('%.1f', avg(wall_s)) FROM runs r WHERE ".WI)
 scale = (MI >= 32 && q("SELECT dataset FROM runs WHERE run_id = ".RA) ne "fashion-mnist") ? "paper" : "quick"
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1650,560 font "Sans,10"; set output OUT."/figure3.png" }
+  if (fmt eq "png") { set terminal pngcairo size 1500,520 font "Sans,10"; set output OUT."/figure3.png" }
   else { set terminal pdfcairo size 14in,4.6in font "Sans,9"; set output OUT."/figure3.pdf" }
   set multiplot layout 1,3 title sprintf("Fig. 3: the effect of the interval size y on staleness tau (accepted steps)\n{/*0.8 %s scale; %s; about %s s per constant-y run}", scale, machine, secs)
 
