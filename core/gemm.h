@@ -16,6 +16,14 @@
  * Splits the product into blocks of at most GEMM_BLOCK_MNK: over M first
  * (independent rows), else over N, else over K (accumulating); A . B^T
  * products are not split (gemm.c says why). */
+/* One cblas_sgemm with alpha 1 (row-major, same arguments as gemm_rm), made
+ * while holding one of gemm_max_inside() slots: every OpenBLAS call of the
+ * model goes through here (gemm.c says why). */
+void gemm_call(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc);
+/* How many threads may be inside OpenBLAS at once (its build's MAX_THREADS). */
+int gemm_max_inside(void);
+
 void gemm_rm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
              int ldb, float beta, float *C, int ldc);
 

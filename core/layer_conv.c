@@ -11,7 +11,6 @@
  * each product under that size (and the im2col block in L2), one sgemm per
  * block; the backward pass recomputes each block's im2col instead of keeping
  * the whole batch's (3.7 MB for conv1 at batch 16). */
-#include <cblas.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -104,8 +103,7 @@ void conv_forward(const conv_shape *s, const float *x, size_t sn, size_t sc, con
     int nb = b - n0 < s->chunk ? b - n0 : s->chunk;
     im2col(s, x + n0 * sn, sn, sc, col, nb);
     /* y[oc][n0 .. n0+nb)[P] = W^T[oc][K] . col[K][nb*P]; rows of y are b*P apart */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s->oc, nb * P, K, 1.0f, W, s->oc, col,
-                nb * P, 0.0f, y + (size_t)n0 * P, b * P);
+    gemm_call(1, 0, s->oc, nb * P, K, W, s->oc, col, nb * P, 0.0f, y + (size_t)n0 * P, b * P);
   }
   if (bias)
     for (int o = 0; o < s->oc; o++) {
@@ -124,17 +122,15 @@ void conv_backward(const conv_shape *s, const float *x, size_t sn, size_t sc, co
     im2col(s, x + n0 * sn, sn, sc, col, nb);
     if (dy_t)
       /* dW[K][oc] (+)= col[K][nb*P] . dy_t[nb*P][oc]  (NN) */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, s->oc, nb * P, 1.0f, col,
-                  nb * P, dy_t + (size_t)n0 * P * s->oc, s->oc, beta, dW, s->oc);
+      gemm_call(0, 0, K, s->oc, nb * P, col, nb * P, dy_t + (size_t)n0 * P * s->oc, s->oc, beta,
+                dW, s->oc);
     else
       /* dW[K][oc] (+)= col[K][nb*P] . dy[oc][nb*P]^T  (NT) */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, s->oc, nb * P, 1.0f, col, nb * P,
-                  dy + (size_t)n0 * P, b * P, beta, dW, s->oc);
+      gemm_call(0, 1, K, s->oc, nb * P, col, nb * P, dy + (size_t)n0 * P, b * P, beta, dW, s->oc);
     if (dx) {
       /* the block's im2col is dead: reuse it for dcol[K][nb*P] =
        * W[K][oc] . dy[oc][nb*P], then scatter-add it into dx */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, nb * P, s->oc, 1.0f, W, s->oc,
-                  dy + (size_t)n0 * P, b * P, 0.0f, col, nb * P);
+      gemm_call(0, 0, K, nb * P, s->oc, W, s->oc, dy + (size_t)n0 * P, b * P, 0.0f, col, nb * P);
       col2im(s, col, dx + n0 * sn, sn, sc, nb);
     }
   }
