@@ -16,7 +16,8 @@ load "plots/style.gp"
 SQL = "sqlite3 -batch -readonly ".DB." "
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
 q(s) = system(SQL."\"".s."\"")
-n_evals = int(q("SELECT count(*) FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND e.test_acc IS NOT NULL"))
+n_evals_s = q("SELECT count(*) FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND e.test_acc IS NOT NULL")
+n_evals = n_evals_s eq "" ? 0 : int(n_evals_s)  # "" when the database has no such table
 if (n_evals < 1) { print "table1: no evaluations of finished runs of experiment figure4 in ".DB." (run: make table1)"; exit status 1 }
 
 # One row per dataset and label: dataset, label, best acc %, avg acc %, common acc %,
