@@ -1,0 +1,65 @@
+# figure5.gp - paper Fig. 5 from results.db: test accuracy (top row of each
+# dataset) and test loss (bottom row) over training time, one column per
+# thread count, one line per algorithm (runs.label; every repetition its own
+# line in the label's colour). Fig. 5 is drawn from the runs of Fig. 4, so it
+# reads the finished runs of experiment 'figure4'.
+#   gnuplot -c plots/figure5.gp DB OUTDIR
+# The query behind every line (all numbers plotted come from it):
+#   SELECT e.t_ns/1e9, e.test_acc*100, e.test_loss FROM runs r JOIN evals e USING(run_id)
+#   WHERE r.experiment = 'figure4' AND r.status IN ('ok','converged') AND r.dataset = D
+#     AND r.threads = M AND r.label = L AND r.repetition = R ORDER BY e.t_ns
+DB = ARG1
+OUT = ARG2
+load "plots/style.gp"
+SQL = "sqlite3 -batch -readonly ".DB." "
+W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
+q(s) = system(SQL."\"".s."\"")
+n_evals_s = q("SELECT count(*) FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND e.test_acc IS NOT NULL")
+n_evals = n_evals_s eq "" ? 0 : int(n_evals_s)  # "" when the database has no such table
+if (n_evals < 1) { print "figure5: no evaluations of finished runs of experiment figure4 in ".DB." (run: make figure5)"; exit status 1 }
+
+labels_n = int(q("SELECT count(DISTINCT label) FROM runs r WHERE ".W))
+threads_n = int(q("SELECT count(DISTINCT threads) FROM runs r WHERE ".W))
+sets_n = int(q("SELECT count(DISTINCT dataset) FROM runs r WHERE ".W))
+reps_n = int(q("SELECT max(repetition) + 1 FROM runs r WHERE ".W))
+nth(col, i) = "(SELECT DISTINCT ".col." FROM runs r WHERE ".W." ORDER BY ".col." LIMIT 1 OFFSET ".(i-1).")"
+label(i) = q("SELECT ".nth("label", i))
+threads(j) = int(q("SELECT ".nth("threads", j)))
+dataset(k) = q("SELECT ".nth("dataset", k))
+curve(k, j, i, rep) = "< ".SQL."\"SELECT e.t_ns / 1e9, e.test_acc * 100, e.test_loss FROM runs r JOIN evals e USING(run_id) WHERE ".W. \
+  " AND r.dataset = ".nth("dataset", k)." AND r.threads = ".nth("threads", j)." AND r.label = ".nth("label", i). \
+  " AND r.repetition = ".rep." AND e.test_acc IS NOT NULL ORDER BY e.t_ns\""
+machine = q("SELECT host || ', ' || cpu_model || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
+scale = q("SELECT CASE WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
+# one y range per row type, so that panels can be compared across thread counts
+acc_lo = floor(real(q("SELECT min(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))
+acc_hi = ceil(real(q("SELECT max(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))
+loss_lo = real(q("SELECT min(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
+loss_hi = real(q("SELECT max(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
+reps = reps_n > 1 ? sprintf(", %d repetitions each", reps_n) : ""
+
+do for [fmt in "png pdf"] {
+  if (fmt eq "png") { set terminal pngcairo size (270 * threads_n + 160), (240 * 2 * sets_n + 50) font "Sans,9"; set output OUT."/figure5.png" }
+  else { set terminal pdfcairo size (2.6 * threads_n + 1.5)in, (2.3 * 2 * sets_n + 0.5)in font "Sans,8"; set output OUT."/figure5.pdf" }
+  set multiplot layout 2 * sets_n, threads_n title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)", scale, machine, reps)
+  set xlabel "training time (s)"
+  do for [k=1:sets_n] {
+    do for [row=1:2] {
+      do for [j=1:threads_n] {
+        set title sprintf("%s, m = %d threads", dataset(k), threads(j))
+        if (k == 1 && row == 1 && j == threads_n) { set key inside bottom right box opaque font ",8" } else { unset key }
+        if (row == 1) {
+          set ylabel "test accuracy (%)"
+          set yrange [acc_lo : acc_hi]
+          plot for [i=1:labels_n] for [rep=0:reps_n-1] curve(k, j, i, rep) using 1:2 with lines ls i lw 1.3 title (rep == 0 ? label(i) : "")
+        } else {
+          set ylabel "test loss (cross-entropy)"
+          set yrange [0.95 * loss_lo : 1.05 * loss_hi]
+          plot for [i=1:labels_n] for [rep=0:reps_n-1] curve(k, j, i, rep) using 1:3 with lines ls i lw 1.3 title (rep == 0 ? label(i) : "")
+        }
+      }
+    }
+  }
+  unset multiplot
+  set output
+}

@@ -1,0 +1,16 @@
+# thesis-compare.mk - thesis Figs. 4.19-4.21 (time to epsilon-convergence box
+# plots per synchronization method and thread count; epoch time; epochs).
+# The fractions of the initial loss: the thesis's 10/5/2 % at paper scale
+# (MNIST, 60 s); 30/20/15 % at quick scale, where Fashion-MNIST's loss falls
+# far more slowly (see experiments/thesis-compare.cfg). The smallest one must
+# equal the experiment's stop.epsilon at that scale.
+THCMP_EPS_quick := 0.30 0.20 0.15
+THCMP_EPS_paper := 0.10 0.05 0.02
+FIGURES += thesis-compare
+
+.PHONY: thesis-compare
+thesis-compare: $(PSGD)
+	@mkdir -p $(FIGDIR)
+	$(PSGD) run experiments/thesis-compare.cfg --scale $(SCALE) --db $(DB)
+	gnuplot -c plots/thesis-compare.gp $(DB) $(FIGDIR) $(THCMP_EPS_$(SCALE)) $(SCALE)
+	@echo "thesis-compare: wrote $(FIGDIR)/thesis-compare.png and $(FIGDIR)/thesis-compare.pdf"
