@@ -428,7 +428,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     if (bad) goto out;
     if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
     /* the store's footprint and the run's counters as events */
-    event_rec extra[4];
+    event_rec extra[6];
     int nx = 0;
     memset(extra, 0, sizeof extra);
     uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
@@ -439,6 +439,13 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
                (unsigned long long)pr.store.allocated, pr.store.bytes,
                (unsigned long long)pr.store.dropped);
       nx++;
+    }
+    /* contention on the stores that retry (thesis Sec. 3.5): failed
+     * try-locks / CASes and backoff waits; a blocking lock (no backoff)
+     * waits inside pthreads and counts no retries */
+    if (a.store != &ps_hogwild_ops) {
+      extra[nx++] = (event_rec){t_end, "store_retries", (double)pr.store.retries, ""};
+      extra[nx++] = (event_rec){t_end, "store_backoffs", (double)pr.store.backoffs, ""};
     }
     if (pr.steps_rejected) {
       extra[nx] = (event_rec){t_end, "rejected", (double)pr.steps_rejected, ""};
