@@ -451,7 +451,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     if (bad) goto out;
     if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
     /* the store's footprint and the run's counters as events */
-    event_rec extra[6];
+    event_rec extra[10]; /* at most 8 below */
     int nx = 0;
     memset(extra, 0, sizeof extra);
     uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
@@ -478,6 +478,14 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
              (int)sizeof extra[nx].detail - 1, membind);
     nx++;
+
+    /* contention on the stores that retry (thesis Sec. 3.5): failed
+     * try-locks / CASes and backoff waits; a blocking lock (no backoff)
+     * waits inside pthreads and counts no retries */
+    if (a.store != &ps_hogwild_ops) {
+      extra[nx++] = (event_rec){t_end, "store_retries", (double)pr.store.retries, ""};
+      extra[nx++] = (event_rec){t_end, "store_backoffs", (double)pr.store.backoffs, ""};
+    }
     if (pr.steps_rejected) {
       extra[nx] = (event_rec){t_end, "rejected", (double)pr.steps_rejected, ""};
       nx++;

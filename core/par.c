@@ -340,12 +340,22 @@ static void ring_push(par *P, double s, uint64_t n) {
 }
 
 /* Mean minibatch loss over the most recent polls covering >= LOSS_WINDOW
- * accepted steps (or all there are), given the totals now. */
+ * accepted steps, given the totals now. Fewer steps than that: over all of
+ * them while the ring still holds the first poll, else over the oldest poll
+ * it remembers (LOSS_RING x POLL_NS ago). Slow runs (large batches, many
+ * threads per core) make < LOSS_WINDOW steps in that span; a mean since the
+ * start would keep their first, high losses in it forever and delay their
+ * epsilon stop by seconds. */
 static double running_loss(const par *P, double s, uint64_t n) {
   for (int k = 1; k <= P->ring_n; k++) {
     int j = (P->ring_i - k + LOSS_RING) % LOSS_RING;
     uint64_t dn = n - P->ring_c[j];
     if (dn >= LOSS_WINDOW) return (s - P->ring_s[j]) / (double)dn;
+  }
+  if (P->ring_n == LOSS_RING) {
+    int j = P->ring_i; /* the oldest entry, overwritten next */
+    uint64_t dn = n - P->ring_c[j];
+    if (dn > 0) return (s - P->ring_s[j]) / (double)dn;
   }
   return n ? s / (double)n : NAN;
 }

@@ -327,7 +327,64 @@ static void test_recorder(void **state) {
            "SELECT count(*) FROM events WHERE run_id = %lld AND kind = 'leashed_live_peak'",
            (long long)id);
   assert_int_equal(q_int(t.db, q), 1);
+  /* the store's contention counters, once each */
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM events WHERE run_id = %lld AND kind IN ('store_retries', "
+           "'store_backoffs') AND value >= 0",
+           (long long)id);
+  assert_int_equal(q_int(t.db, q), 2);
   tmp_remove(&t);
+}
+
+/* A slow run (fewer than the running loss's 256-step window in the monitor's
+ * remembered span) must still reach its epsilon stop once its recent losses
+ * are low: 50 steps of loss 10, then 0.01, at ~80 steps/s. A running loss
+ * that fell back to the mean since the start would need ~1000 steps (12 s)
+ * to get below 0.5; over the remembered span it takes ~3.2 s. */
+typedef struct {
+  size_t d;
+  float *theta0;
+} slow_prob;
+
+static float slow_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
+  (void)ws;
+  (void)theta;
+  slow_prob *p = ctx;
+  memset(grad, 0, p->d * sizeof *grad);
+  struct timespec ts = {0, 12 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  return step < 50 ? 10.0f : 0.01f;
+}
+
+static void test_epsilon_slow_run(void **state) {
+  (void)state;
+  slow_prob sp = {4, NULL};
+  sp.theta0 = psgd_alloc(sp.d * sizeof(float));
+  memset(sp.theta0, 0, sp.d * sizeof(float));
+  par_problem pb = {sp.d, sp.theta0, &sp, NULL, NULL, slow_grad};
+  par_config c;
+  par_config_default(&c);
+  c.disp = &disp_async_ops;
+  c.store = &ps_mutex_ops;
+  c.n_workers = 1;
+  c.m0 = 1;
+  c.max_seconds = 8;
+  c.epsilon = 0.5;
+  c.initial_loss = 1.0;
+  c.diverge_factor = 1e6;
+  par_result res;
+  char err[PSGD_ERRLEN];
+  int rc = par_run(&pb, &c, &res, NULL, err, sizeof err);
+  if (rc) fprintf(stderr, "%s\n", err);
+  assert_int_equal(rc, 0);
+  if (res.status != RUN_CONVERGED)
+    fprintf(stderr, "slow run: status %d after %.2f s, %llu steps, running loss %g\n",
+            (int)res.status, res.wall_s, (unsigned long long)res.steps_accepted,
+            res.final_train_loss);
+  assert_int_equal(res.status, RUN_CONVERGED);
+  assert_true(res.wall_s < 6.0);
+  par_result_free(&res);
+  psgd_free(sp.theta0);
 }
 
 int main(void) {
@@ -337,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_256_threads),
       cmocka_unit_test(test_target_accuracy),
       cmocka_unit_test(test_epsilon),
+      cmocka_unit_test(test_epsilon_slow_run),
       cmocka_unit_test(test_divergence),
       cmocka_unit_test(test_bad_names),
       cmocka_unit_test(test_recorder),
