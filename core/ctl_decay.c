@@ -1,11 +1,15 @@
 /* ctl_decay.c - y-decay (paper Sec. 4.1): y <- y0 - floor(n / K), floor 1,
  * where n counts accepted steps; the paper decrements y by 1 every 4,096
- * accepted steps (Sec. 5.3). The worker whose accepted step is a multiple of
- * K acts; y only ever decreases, so two boundary workers racing in the wrong
+ * accepted steps (Sec. 5.3). Every accepting worker computes the target from
+ * its n, and the first to see a target below the current y sets it: the
+ * worker whose n is the multiple of K may be preempted before it gets here
+ * (oversubscribed threads, a loaded machine), and the next acceptances must
+ * not wait for it. y only ever decreases, so workers racing in the wrong
  * order cannot raise it again. The new y takes effect when the next interval
  * opens (disp_interval.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,8 +18,8 @@
 
 typedef struct {
   ctl_cfg cfg;
-  pthread_mutex_t mu; /* only at boundaries */
-  long y;             /* the y last set (under mu) */
+  pthread_mutex_t mu; /* only when a boundary is crossed */
+  _Atomic long y;     /* the y last set (written under mu) */
 } decay;
 
 static void *decay_create(const ctl_cfg *cfg, char *err, size_t errlen) {
@@ -31,7 +35,7 @@ static void *decay_create(const ctl_cfg *cfg, char *err, size_t errlen) {
     return NULL;
   }
   c->cfg = *cfg;
-  c->y = cfg->y0;
+  atomic_init(&c->y, cfg->y0);
   return c;
 }
 
@@ -44,17 +48,18 @@ static void decay_destroy(void *impl) {
 
 static void decay_on_accept(void *impl, uint64_t n, uint64_t now_ns) {
   decay *c = impl;
-  const uint64_t k = (uint64_t)c->cfg.decay_k;
-  if (n % k) return;
-  uint64_t steps = n / k;
+  const uint64_t steps = n / (uint64_t)c->cfg.decay_k;
   long target = steps >= (uint64_t)c->cfg.y0 ? 1 : c->cfg.y0 - (long)steps;
   if (target < 1) target = 1;
+  /* relaxed: a stale (larger) y only sends us to the lock, which rechecks */
+  if (target >= atomic_load_explicit(&c->y, memory_order_relaxed)) return;
   PSGD_CHECK(pthread_mutex_lock(&c->mu) == 0);
-  if (target < c->y) {
-    c->y = target;
+  if (target < atomic_load_explicit(&c->y, memory_order_relaxed)) {
+    atomic_store_explicit(&c->y, target, memory_order_relaxed);
     disp_set_y(c->cfg.d, target);
     char det[64];
-    snprintf(det, sizeof det, "decay at %llu accepted", (unsigned long long)n);
+    snprintf(det, sizeof det, "decay at %llu accepted",
+             (unsigned long long)(steps * (uint64_t)c->cfg.decay_k));
     ctl_emit(&c->cfg, now_ns, "y", (double)target, det);
   }
   PSGD_CHECK(pthread_mutex_unlock(&c->mu) == 0);
