@@ -49,6 +49,9 @@ quart(j) = "< ".SQL."\"".RX.", q AS (SELECT x, lt, t, row_number() OVER (PARTITI
 fails(j) = "< ".SQL."\"".RX." SELECT x, trim(CASE WHEN sum(status = 'ok') > 0 THEN 'n/c ' || sum(status = 'ok') ELSE '' END || ' ' || CASE WHEN sum(status IN ('diverged','crashed','timeout')) > 0 THEN 'crash ' || sum(status IN ('diverged','crashed','timeout')) ELSE '' END) AS txt FROM x WHERE threads = ".thr(j)." GROUP BY x HAVING txt <> '' UNION ALL SELECT -10, ' '\""
 # x | mean failed attempts per accepted step | lt (zero bars left out: log axis)
 contention(j) = "< ".SQL."\"".RX." SELECT x.x, avg(e.value / max(x.steps_accepted, 1)) AS v, x.lt FROM x JOIN events e ON e.run_id = x.run_id AND e.kind = 'store_retries' WHERE x.threads = ".thr(j)." GROUP BY x.x, x.lt HAVING v > 0\""
+# "min max" of those values ("0 0" if none): the log axis's range is set from
+# them, so a panel whose bars are all equal gets a range instead of a warning
+crange(j) = system(SQL."\"".RX.", c AS (SELECT avg(e.value / max(x.steps_accepted, 1)) AS v FROM x JOIN events e ON e.run_id = x.run_id AND e.kind = 'store_retries' WHERE x.threads = ".thr(j)." GROUP BY x.x HAVING v > 0) SELECT coalesce(min(v), 0) || ' ' || coalesce(max(v), 0) FROM c\"")
 
 xt = ""
 do for [i = 1:n_lbl] { xt = xt.(i > 1 ? ", " : "").sprintf("'%s' %g", label(i), (i - 1) * 5 + 2.5) }
@@ -80,9 +83,21 @@ do for [fmt in "png pdf"] {
     set title sprintf("%d threads: contention (no backoff: the locks block, no retries counted)", thr(j))
     set ylabel "failed try-locks / CASes per accepted step"
     set logscale y 10
-    set yrange [*:*]
-    plot contention(j) using 1:2:3 with boxes lc variable notitle, \
-         for [b = 1:4] keyentry with boxes lt (10 + b) title (has_bo(b) ? word(BO, b) : "")
+    cr = crange(j)
+    c_lo = word(cr, 1) + 0.0
+    c_hi = word(cr, 2) + 0.0
+    if (c_hi > 0) {
+      set yrange [c_lo / 3.0 : c_hi * 3.0]
+      plot contention(j) using 1:2:3 with boxes lc variable notitle, \
+           for [b = 1:4] keyentry with boxes lt (10 + b) title (has_bo(b) ? word(BO, b) : "")
+    } else {
+      # nothing to draw: say so (an empty data source would only warn)
+      set yrange [0.001 : 1]
+      set label 99 "no failed try-locks or CASes recorded" at graph 0.5, 0.5 center
+      plot 0.01 with lines lc rgb "white" notitle, \
+           for [b = 1:4] keyentry with boxes lt (10 + b) title (has_bo(b) ? word(BO, b) : "")
+      unset label 99
+    }
     unset logscale y
   }
   unset multiplot
