@@ -11,10 +11,12 @@
 #       y in force and the thread count m
 #   gnuplot -c plots/figure3.gp DB OUTDIR
 # The queries (all numbers plotted come from them):
-#   3a: SELECT r.y0, s.tau_mean, s.tau_max FROM runs r JOIN v_staleness_summary s USING(run_id)
+#   3a: SELECT r.y0, s.tau_mean, s.tau_max FROM runs r JOIN ".SUMM." s USING(run_id)
 #       WHERE r.experiment = 'figure3' AND r.sync = 'interval' AND r.y_control = 'const'
 #   3b: SELECT staleness / TW, sum(frac) * 100 / TW FROM v_staleness_hist WHERE run_id = R AND accepted > 0
 #       GROUP BY staleness / TW
+#   (both views' definitions are written out below, restricted to this
+#   experiment's runs, so that a large results.db does not slow the figure)
 #   3c: quartiles per time bin over steps WHERE run_id = (the decay run) AND accepted
 DB = ARG1
 OUT = ARG2
@@ -24,22 +26,27 @@ SQL = "sqlite3 -batch -readonly -cmd '.timeout 10000' ".DB." "
 q(s) = system(SQL."\"".s."\"")
 OKR = "r.experiment = 'figure3' AND r.status IN ('ok','converged')"
 WI = OKR." AND r.sync = 'interval' AND r.y_control = 'const'"
-NY = int(q("SELECT count(*) FROM runs r JOIN v_staleness_summary s USING(run_id) WHERE ".WI))
+# tau_mean and tau_max of v_staleness_summary (plots/views.sql), computed for
+# this experiment's finished runs only: the view works through the steps of
+# every run in the database (window functions keep SQLite from filtering
+# first), which took minutes per figure once a whole sweep is in results.db
+SUMM = "(SELECT run_id, count(*) AS n_accepted, avg(staleness) AS tau_mean, max(staleness) AS tau_max FROM steps WHERE accepted = 1 AND run_id IN (SELECT run_id FROM runs WHERE experiment = 'figure3' AND status IN ('ok','converged','diverged')) GROUP BY run_id)"
+NY = int(q("SELECT count(*) FROM runs r JOIN ".SUMM." s USING(run_id) WHERE ".WI))
 if (NY < 1) { print "figure3: no finished constant-y interval runs (with steps rows) of experiment figure3 in ".DB; exit status 1 }
-RA = q("SELECT max(r.run_id) FROM runs r JOIN v_staleness_summary s USING(run_id) WHERE ".OKR." AND r.sync = 'async' AND r.y_control = 'const'")
+RA = q("SELECT max(r.run_id) FROM runs r JOIN ".SUMM." s USING(run_id) WHERE ".OKR." AND r.sync = 'async' AND r.y_control = 'const'")
 if (RA eq "") { print "figure3: no finished async run (with steps rows) of experiment figure3 in ".DB; exit status 1 }
-RD = q("SELECT max(r.run_id) FROM runs r JOIN v_staleness_summary s USING(run_id) WHERE ".OKR." AND r.sync = 'interval' AND r.y_control = 'decay'")
+RD = q("SELECT max(r.run_id) FROM runs r JOIN ".SUMM." s USING(run_id) WHERE ".OKR." AND r.sync = 'interval' AND r.y_control = 'decay'")
 if (RD eq "") { print "figure3: no finished y-decay interval run (with steps rows) of experiment figure3 in ".DB; exit status 1 }
 
 # 3a/3b: one run per y (the latest if repeated)
-YRUNS = "SELECT r.y0, max(r.run_id) AS run_id FROM runs r JOIN v_staleness_summary s USING(run_id) WHERE ".WI." GROUP BY r.y0"
-MEAN = "< ".SQL."\"SELECT y.y0, s.tau_mean, s.tau_max, y.y0 - 1 FROM (".YRUNS.") y JOIN v_staleness_summary s USING(run_id) ORDER BY y.y0\""
-ASYNC_MEAN = real(q("SELECT tau_mean FROM v_staleness_summary WHERE run_id = ".RA))
-ASYNC_MAX = int(q("SELECT tau_max FROM v_staleness_summary WHERE run_id = ".RA))
+YRUNS = "SELECT r.y0, max(r.run_id) AS run_id FROM runs r JOIN ".SUMM." s USING(run_id) WHERE ".WI." GROUP BY r.y0"
+MEAN = "< ".SQL."\"SELECT y.y0, s.tau_mean, s.tau_max, y.y0 - 1 FROM (".YRUNS.") y JOIN ".SUMM." s USING(run_id) ORDER BY y.y0\""
+ASYNC_MEAN = real(q("SELECT tau_mean FROM ".SUMM." WHERE run_id = ".RA))
+ASYNC_MAX = int(q("SELECT tau_max FROM ".SUMM." WHERE run_id = ".RA))
 MI = int(q("SELECT max(threads) FROM runs r WHERE ".WI))
 MA = int(q("SELECT threads FROM runs WHERE run_id = ".RA))
 YMAX = real(q("SELECT max(r.y0) FROM runs r WHERE ".WI))
-TAUTOP = real(q("SELECT max(s.tau_max) FROM runs r JOIN v_staleness_summary s USING(run_id) WHERE ".WI))
+TAUTOP = real(q("SELECT max(s.tau_max) FROM runs r JOIN ".SUMM." s USING(run_id) WHERE ".WI))
 TAUTOP = (TAUTOP > ASYNC_MAX ? TAUTOP : ASYNC_MAX) * 1.15 + 1
 # 3b leaves out y = 1 (every accepted step has tau 0: one point at 100%)
 NYB = int(q("SELECT count(*) FROM (".YRUNS.") WHERE y0 > 1"))
@@ -48,7 +55,7 @@ yrun(i) = q("SELECT run_id FROM (".YRUNS.") WHERE y0 > 1 ORDER BY y0 LIMIT 1 OFF
 # 3b's bins: TW tau values each (1 up to tau 30, ~30 bins beyond), the share
 # of accepted steps per tau value averaged over the bin
 hist(r) = "< ".SQL."\"SELECT (staleness / ".TW.") * ".TW." + (".TW." - 1) / 2.0, sum(frac) * 100 / ".TW.\
-          " FROM v_staleness_hist WHERE run_id = ".r." AND accepted > 0 GROUP BY staleness / ".TW." ORDER BY 1\""
+          " FROM (SELECT staleness, sum(accepted) AS accepted, CAST(sum(accepted) AS REAL) / sum(sum(accepted)) OVER () AS frac FROM steps WHERE run_id = ".r." GROUP BY staleness) WHERE accepted > 0 GROUP BY staleness / ".TW." ORDER BY 1\""
 # 3b's x range: up to Async's 99th percentile of tau (nearest rank)
 TAU99 = int(q("WITH a AS (SELECT staleness, row_number() OVER (ORDER BY staleness) AS rn, count(*) OVER () AS n ".\
               "FROM steps WHERE run_id = ".RA." AND accepted) SELECT max(staleness) FROM a WHERE rn <= (99 * n + 99) / 100"))
