@@ -235,10 +235,14 @@ int cmd_run(int argc, char **argv) {
   }
   char t[32];
   fmt_time(s.wall_s, t, sizeof t);
-  printf("%s: %d selected, %d skipped (finished before), %d ran:", e->name, s.n_selected,
+  printf("%s: %d selected, %d skipped (finished before), %d ran", e->name, s.n_selected,
          s.n_skipped, s.n_ran);
+  const char *sep = ":";
   for (int k = 0; k < RUN_STATUS_COUNT; k++)
-    if (s.n_status[k]) printf(" %d %s", s.n_status[k], run_status_name((run_status)k));
+    if (s.n_status[k]) {
+      printf("%s %d %s", sep, s.n_status[k], run_status_name((run_status)k));
+      sep = ",";
+    }
   printf("; %s%s\n", t, s.interrupted ? "; INTERRUPTED (run again to resume)" : "");
   /* 130 = interrupted (as a shell reports SIGINT); 1 = some runs failed */
   if (s.interrupted) rc = 130;

@@ -495,8 +495,9 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
   r = NULL;
   char est[32];
   fmt_dur(est_total, est, sizeof est);
-  fprintf(o->out, "%s (scale %s): %d runs selected, %d already finished, %d to run (about %s)\n",
-          e->name, e->scale, sum->n_selected, sum->n_skipped, n_todo, est);
+  fprintf(o->out, "%s (scale %s): %d run%s selected, %d already finished, %d to run (about %s)\n",
+          e->name, e->scale, sum->n_selected, sum->n_selected == 1 ? "" : "s", sum->n_skipped,
+          n_todo, est);
   fflush(o->out);
 
   g_interrupts = 0;
