@@ -158,7 +158,7 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
     free(status);
     return 1;
   }
-  int n_sel = 0, n_done = 0, n_unknown = 0;
+  int n_sel = 0, n_done = 0, n_unknown = 0, bound = 0;
   double est = 0;
   printf("%s: %s\n", e->path, e->description[0] ? e->description : "(no description)");
   printf("scale %s, %d cores, database %s%s\n", e->scale, e->n_cores, a->db,
@@ -171,8 +171,10 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
     const char *st = status[i][0] ? status[i] : "-";
     int finished = status[i][0] && strcmp(st, "running") && strcmp(st, "interrupted");
     if (finished) n_done++;
-    else if (r->est_s > 0) est += r->est_s;
-    else n_unknown++;
+    else if (r->est_s > 0) {
+      est += r->est_s;
+      bound |= r->est_bound;
+    } else n_unknown++;
     printf("%5d  %-16s  %-11s  %-24s  %s\n", i, r->key, st, r->spec.label, r->swept);
   }
   char t[32];
@@ -194,7 +196,7 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
       sep = ",";
     }
   }
-  printf("; %d finished, %d to run: about %s", n_done, n_sel - n_done, t);
+  printf("; %d finished, %d to run: %s %s", n_done, n_sel - n_done, bound ? "at most" : "about", t);
   if (n_unknown) printf(" + %d runs without a time estimate (no stop.seconds or timeout)", n_unknown);
   printf("\n");
   free(status);

@@ -1421,6 +1421,8 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
                                 keys[esw.ax[a].key].name, val);
       }
       r.est_s = r.spec.stop_seconds > 0 ? r.spec.stop_seconds : r.spec.timeout_s;
+      r.est_bound = !(r.spec.stop_seconds > 0) || r.spec.stop_epochs > 0 || r.spec.stop_steps > 0 ||
+                    r.spec.target_acc > 0 || r.spec.epsilon > 0;
       uint64_t seed0 = r.spec.seed;
       for (long rep = 0; rep < repeat; rep++) {
         exp_run rr = r;

@@ -30,6 +30,8 @@ typedef struct {
   char swept[256];   /* the values that vary across this experiment's runs, "y0=4 batch=16 rep=1" */
   int variant;       /* index into the variants, -1 when the file has none */
   double est_s;      /* expected wall time: stop.seconds, else the timeout, else 0 (unknown) */
+  int est_bound;     /* 1: est_s is only an upper bound (an epoch, step, accuracy or epsilon
+                        stop, or the timeout, may end the run earlier) */
 } exp_run;
 
 typedef struct {

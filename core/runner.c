@@ -477,6 +477,7 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
   /* Decide first, so progress can say "k of n" and estimate the time left. */
   int n_todo = 0;
   double est_total = 0;
+  int est_bound = 0;
   for (int i = 0; i < e->n_runs; i++) {
     if (!sel[i]) continue;
     sum->n_selected++;
@@ -490,14 +491,15 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
     }
     todo[n_todo++] = i;
     est_total += e->runs[i].est_s;
+    est_bound |= e->runs[i].est_bound;
   }
   rec_close(r); /* no connection may live across fork() (see run_one) */
   r = NULL;
   char est[32];
   fmt_dur(est_total, est, sizeof est);
-  fprintf(o->out, "%s (scale %s): %d run%s selected, %d already finished, %d to run (about %s)\n",
+  fprintf(o->out, "%s (scale %s): %d run%s selected, %d already finished, %d to run (%s %s)\n",
           e->name, e->scale, sum->n_selected, sum->n_selected == 1 ? "" : "s", sum->n_skipped,
-          n_todo, est);
+          n_todo, est_bound ? "at most" : "about", est);
   fflush(o->out);
 
   g_interrupts = 0;
