@@ -7,6 +7,8 @@
 #          or timed out ("crash");
 #   row 2: time per epoch (wall_s / epochs: computational efficiency);
 #   row 3: epochs until F3 (statistical efficiency).
+# The counts are labelled "miss a/b/c" (not converged to F1/F2/F3) and
+# "crash d/n" (crashed or timed out of n runs), as the panel title explains.
 # Box: 1st to 3rd quartile (nearest rank, as plots/views.sql), the line in it
 # the median, whiskers to the farthest value within 1.5 x the box height,
 # points beyond them drawn as outliers (as in the thesis).
@@ -87,7 +89,24 @@ emax = STATS_records > 0 ? STATS_max : 1
 stats $D using ($1 != 3 && $4 == 5 ? ($1 == 1 ? $10 : $5) : NaN) nooutput
 pmax = STATS_records > 0 ? STATS_max : 1
 
+# outl[5 * (c - 1) + j]: outlier rows of metric j at the c-th thread count.
+# An outlier series is plotted only when it has rows (an empty one makes
+# gnuplot warn "no valid points"); the box and label series always have rows.
+array mt[threads_n]
+do for [c=1:threads_n] { mt[c] = threads(c) }
+array outl[5 * threads_n]
+do for [k=1:5 * threads_n] { outl[k] = 0 }
+do for [i=1:|$D|] {
+  if (words($D[i]) >= 4 && int(word($D[i], 1) + 0) == 2) {
+    do for [c=1:threads_n] {
+      if (mt[c] == int(word($D[i], 3) + 0)) { k = 5 * (c - 1) + int(word($D[i], 4) + 0); outl[k] = outl[k] + 1 }
+    }
+  }
+}
 off(j) = (j - 2) * 0.26
+# the plot clause for the outliers of metric j at the c-th thread count, drawn
+# at x offset x in line style ls; "" when there are none
+outliers(c, j, x, ls) = outl[5 * (c - 1) + j] > 0 ? sprintf('$D using ($1 == 2 && $3 == %d && $4 == %d ? $2 + %g : NaN):5 with points ls %d pt 6 notitle, ', mt[c], j, x, ls) : ""
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size (560 * threads_n + 60), 1060 font "Sans,9"; set output OUT."/thesis-compare.png" }
   else { set terminal pdfcairo size (4.6 * threads_n + 0.5)in, 8.8in font "Sans,7"; set output OUT."/thesis-compare.pdf" }
@@ -99,30 +118,31 @@ do for [fmt in "png pdf"] {
   do for [i=1:labels_n] { set xtics add (label(i) i) }
   set grid ytics
   do for [c=1:threads_n] {
-    m = threads(c)
-    set title sprintf("time to epsilon-convergence, m = %d threads", m)
+    m = mt[c]
+    # the outlier series of this column that have rows, as plot clauses
+    OT = outliers(c, 1, off(1), 1).outliers(c, 2, off(2), 2).outliers(c, 3, off(3), 3)
+    OE = outliers(c, 4, 0, 5)
+    OP = outliers(c, 5, 0, 6)
+    set title sprintf("time to epsilon-convergence, m = %d threads\n{/*0.9 above each method: miss = runs not reaching %s/%s/%s, crash = crashed or timed out (of n runs)}", m, pct(F1), pct(F2), pct(F3)) enhanced
     set ylabel "seconds to epsilon-convergence"
-    set yrange [0 : 1.32 * tmax]
+    set yrange [0 : 1.36 * tmax]
     set key inside top left horizontal box opaque
-    plot for [j=1:3] $D using ($1 == 1 && $3 == m && $4 == j ? $2 + off(j) : NaN):6:9:10:8 with candlesticks whiskerbars ls j title "epsilon = ".(j == 1 ? pct(F1) : j == 2 ? pct(F2) : pct(F3)), \
-         for [j=1:3] $D using ($1 == 1 && $3 == m && $4 == j ? $2 + off(j) : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, \
-         for [j=1:3] $D using ($1 == 2 && $3 == m && $4 == j ? $2 + off(j) : NaN):5 with points ls j pt 6 notitle, \
-         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.16 * tmax):(sprintf("no conv. %d/%d/%d\ncrash %d of %d", $7, $8, $9, $6, $5)) with labels font ",8" notitle
+    eval 'plot for [j=1:3] $D using ($1 == 1 && $3 == m && $4 == j ? $2 + off(j) : NaN):6:9:10:8 with candlesticks whiskerbars ls j title "epsilon = ".(j == 1 ? pct(F1) : j == 2 ? pct(F2) : pct(F3)), \
+         for [j=1:3] $D using ($1 == 1 && $3 == m && $4 == j ? $2 + off(j) : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, '.OT.' \
+         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.16 * tmax):(sprintf("miss %d/%d/%d\ncrash %d/%d", $7, $8, $9, $6, $5)) with labels font ",8" notitle'
     unset key
     set title sprintf("time per epoch (computational efficiency), m = %d threads", m)
     set ylabel "seconds per epoch"
     set yrange [0 : 1.15 * emax]
-    plot $D using ($1 == 1 && $3 == m && $4 == 4 ? $2 : NaN):6:9:10:8 with candlesticks whiskerbars ls 5 notitle, \
-         $D using ($1 == 1 && $3 == m && $4 == 4 ? $2 : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, \
-         $D using ($1 == 2 && $3 == m && $4 == 4 ? $2 : NaN):5 with points ls 5 pt 6 notitle, \
-         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.07 * emax):(sprintf("%d runs", $5 - $6)) with labels font ",8" notitle
+    eval 'plot $D using ($1 == 1 && $3 == m && $4 == 4 ? $2 : NaN):6:9:10:8 with candlesticks whiskerbars ls 5 notitle, \
+         $D using ($1 == 1 && $3 == m && $4 == 4 ? $2 : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, '.OE.' \
+         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.07 * emax):(sprintf("%d runs", $5 - $6)) with labels font ",8" notitle'
     set title sprintf("epochs to %s of the initial loss (statistical efficiency), m = %d threads", pct(F3), m)
     set ylabel "epochs"
     set yrange [0 : 1.15 * pmax]
-    plot $D using ($1 == 1 && $3 == m && $4 == 5 ? $2 : NaN):6:9:10:8 with candlesticks whiskerbars ls 6 notitle, \
-         $D using ($1 == 1 && $3 == m && $4 == 5 ? $2 : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, \
-         $D using ($1 == 2 && $3 == m && $4 == 5 ? $2 : NaN):5 with points ls 6 pt 6 notitle, \
-         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.07 * pmax):(sprintf("%d/%d conv.", $5 - $6 - $9, $5)) with labels font ",8" notitle
+    eval 'plot $D using ($1 == 1 && $3 == m && $4 == 5 ? $2 : NaN):6:9:10:8 with candlesticks whiskerbars ls 6 notitle, \
+         $D using ($1 == 1 && $3 == m && $4 == 5 ? $2 : NaN):7:7:7:7 with candlesticks lc rgb "black" lw 2 notitle, '.OP.' \
+         $D using ($1 == 3 && $3 == m ? $2 : NaN):(1.07 * pmax):(sprintf("%d/%d conv.", $5 - $6 - $9, $5)) with labels font ",8" notitle'
   }
   unset multiplot
   set output

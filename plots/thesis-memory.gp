@@ -46,7 +46,8 @@ do for [fmt in "png pdf"] {
   set xtics rotate by -30 nomirror
   set yrange [0:*]
   set offsets 0, 0, graph 0.15, 0
-  set key inside top right
+  # width 2: cairo text is wider than gnuplot estimates ("NUMA" stuck out of the box)
+  set key inside top right box opaque width 2
   set title sprintf("(a) time to %s%% of the initial loss", eps)
   set ylabel "seconds (converged runs)"
   plot per("r.wall_s", " AND ".CONV) using 2:xtic(1) lc rgb "#1f77b4" title "UMA", '' using 3 lc rgb "#ff7f0e" title "NUMA"

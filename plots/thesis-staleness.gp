@@ -8,7 +8,8 @@
 # in half-octave bins (share / bin width, plotted at the bin's lower edge).
 # Both axes are logarithmic (x = tau + 1, so tau = 0 is drawn at 1): on
 # oversubscribed cores most updates have tau = 0 and a long tail reaches
-# hundreds; the key gives the mean and the maximum of every line.
+# hundreds; the key (under each panel) gives the mean and the maximum of
+# every line. All panels share the axis ranges, taken from the data.
 #   gnuplot -c plots/thesis-staleness.gp DB OUTDIR [SCALE]   (SCALE: the subtitle's scale name)
 # The query behind the lines (D below), and per line:
 #   SELECT avg(staleness), max(staleness) FROM steps WHERE accepted = 1 AND run_id IN (...)
@@ -56,18 +57,28 @@ reps_n = int(q("SELECT max(repetition) + 1 FROM runs r WHERE ".R))
 setting = q("SELECT printf('%s %s, %s, eta %g, runs of %g s', dataset, model, optimizer, lr, json_extract(spec, '$.stop_seconds')) FROM runs r WHERE ".R." LIMIT 1")
 machine = q("SELECT host || ', ' || cpu_model FROM runs r WHERE ".R." LIMIT 1")
 scale = ARG3 eq "" ? "quick" : ARG3
+# common axis ranges for every panel, from the data: x from tau = 0 to the next
+# power of ten above the largest tau + 1, y from the power of ten below the
+# smallest share up to 100 %
+stats $H using ($4 + 1) nooutput
+xmax = 10 ** ceil(log10(STATS_max) + 1e-9)
+stats $H using ($5 > 0 ? $5 : NaN) nooutput
+ymin = 10 ** floor(log10(STATS_min))
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size (235 * labels_n + 50), (270 * threads_n + 60) font "Sans,8"; set output OUT."/thesis-staleness.png" }
-  else { set terminal pdfcairo size (2.5 * labels_n + 0.5)in, (2.7 * threads_n + 0.6)in font "Sans,7"; set output OUT."/thesis-staleness.pdf" }
+  if (fmt eq "png") { set terminal pngcairo size (265 * labels_n + 50), (340 * threads_n + 60) font "Sans,8"; set output OUT."/thesis-staleness.png" }
+  else { set terminal pdfcairo size (2.8 * labels_n + 0.5)in, (3.3 * threads_n + 0.6)in font "Sans,7"; set output OUT."/thesis-staleness.pdf" }
   set multiplot layout threads_n, labels_n title sprintf("Thesis Figs. 4.13-4.18: staleness distribution of accepted updates vs batch size B (%s scale; %s; mean over %d runs per line)\n%s", scale, setting, reps_n, machine)
-  set key inside bottom left box opaque font ",6" samplen 1 width -1
+  KF = fmt eq "png" ? ",8" : ",7"
+  # the key below each panel, so that it covers no line
+  set key at graph 0.5, graph -0.2 center top vertical Left reverse box opaque samplen 2 width 1 height 0.4 font KF
+  set bmargin 8
   set format y "%g"
   set xlabel "staleness tau + 1 (updates)"
   set ylabel "% of accepted updates per tau value"
   set logscale xy
-  set yrange [*:100]
-  set xrange [0.8:*]
+  set yrange [ymin : 100]
+  set xrange [0.8 : xmax]
   do for [c=1:threads_n] {
     m = threads(c)
     do for [i=1:labels_n] {

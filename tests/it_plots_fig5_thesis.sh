@@ -78,6 +78,8 @@ for s in figure5 table1 thesis-staleness; do
 done
 gnuplot -c plots/thesis-compare.gp "$db" "$out" 0.5 0.4 0.3 quick > "$tmp/plot_cmp.log" 2>&1
 check plot_thesis-compare $? 0
+# no gnuplot warnings (e.g. an outlier series without rows)
+for l in plot_cmp plot_thesis-staleness; do check "${l}_gnuplot_clean" "$(cat "$tmp/$l.log")" ""; done
 for f in figure5 table1 thesis-compare thesis-staleness; do
   for x in png pdf; do
     check "${f}_$x" "$([ -s "$out/$f.$x" ] && echo written)" written
