@@ -38,16 +38,25 @@ loss_lo = real(q("SELECT min(e.test_loss) FROM runs r JOIN evals e USING(run_id)
 loss_hi = real(q("SELECT max(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
 reps = reps_n > 1 ? sprintf(", %d repetitions each", reps_n) : ""
 
+# Fixed panel grid (screen fractions of the PNG's pixels; the PDF has about the same
+# aspect) with a column on the right for one key of all algorithms, so no key covers data
+# (a horizontal key below the grid is limited to one panel's width by gnuplot).
+px_key = 230
+px_w = 270 * threads_n + 160 + px_key
+px_h = 240 * 2 * sets_n + 50 + 30
+g_l = 70.0 / px_w; g_r = 1 - (25.0 + px_key) / px_w; g_sx = 75.0 / px_w
+g_b = 50.0 / px_h; g_t = 1 - 65.0 / px_h; g_sy = 90.0 / px_h
+
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size (270 * threads_n + 160), (240 * 2 * sets_n + 50) font "Sans,9"; set output OUT."/figure5.png" }
-  else { set terminal pdfcairo size (2.6 * threads_n + 1.5)in, (2.3 * 2 * sets_n + 0.5)in font "Sans,8"; set output OUT."/figure5.pdf" }
-  set multiplot layout 2 * sets_n, threads_n title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)", scale, machine, reps)
+  if (fmt eq "png") { set terminal pngcairo size px_w, px_h font "Sans,9"; set output OUT."/figure5.png" }
+  else { set terminal pdfcairo size (px_w / 100.0)in, (px_h / 100.0)in font "Sans,8"; set output OUT."/figure5.pdf" }
+  set multiplot layout 2 * sets_n, threads_n margins g_l, g_r, g_b, g_t spacing g_sx, g_sy title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)", scale, machine, reps)
   set xlabel "training time (s)"
   do for [k=1:sets_n] {
     do for [row=1:2] {
       do for [j=1:threads_n] {
         set title sprintf("%s, m = %d threads", dataset(k), threads(j))
-        if (k == 1 && row == 1 && j == threads_n) { set key inside bottom right box opaque font ",8" } else { unset key }
+        if (k == 1 && row == 1 && j == threads_n) { set key at screen 1 - 10.0 / px_w, g_t right top vertical Left reverse samplen 3 box font ",9" } else { unset key }
         if (row == 1) {
           set ylabel "test accuracy (%)"
           set yrange [acc_lo : acc_hi]

@@ -41,6 +41,8 @@ md_rows(k) = q("SELECT printf('| %s | %.1f%% | %.1f%% | %s | %s | %s |', label, 
   "CASE WHEN reached = n THEN printf('%.1f s', tavg) ELSE printf('* (%d of %d runs reached it)', reached, n) END) " . \
   "FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label")
 bars(k) = "< ".SQL."\"SELECT label, best, avg, tbest, tavg, reached, n FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label\""
+n_labels(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)))
+n_full(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)." AND tavg >= 0"))
 machine = q("SELECT host || ', ' || cpu_model || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
 scale = q("SELECT CASE WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
 threads_all = q("SELECT group_concat(threads, ', ') FROM (SELECT DISTINCT threads FROM runs r WHERE ".W." ORDER BY threads)")
@@ -64,6 +66,14 @@ do for [k=1:sets_n] {
 unset print
 
 # --- figure -----------------------------------------------------------------
+# Value labels of the time panel (a macro: defined outside the loops, which expand
+# macros when they are read). Where a bar is missing, its reason is written upwards
+# inside its slot, so it stays within the slot and the plot.
+TIMELABELS = "bars(k) using ($0 - 0.19):($4 < 0 ? 0 : $4):($4 < 0 ? '' : sprintf('%.1f', $4)) with labels offset 0,0.7 font ',8' notitle, " . \
+  "'' using ($0 - 0.19):(0):($4 < 0 ? 'never' : '') with labels rotate by 90 left offset 0,0.5 font ',8' notitle, " . \
+  "'' using ($0 + 0.19):($5 < 0 ? 0 : $5):($5 < 0 ? '' : sprintf('%.1f', $5)) with labels offset 0,0.7 font ',8' notitle, " . \
+  "'' using ($0 + 0.19):(0):($5 < 0 ? sprintf('*: %d of %d runs', $6, $7) : '') with labels rotate by 90 left offset 0,0.5 font ',8' notitle"
+AVGT = "avg. (*: not every run reached it)"
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size 1300, (420 * sets_n + 60) font "Sans,10"; set output OUT."/table1.png" }
   else { set terminal pdfcairo size 10in, (3.3 * sets_n + 0.4)in font "Sans,8"; set output OUT."/table1.pdf" }
@@ -72,9 +82,13 @@ do for [fmt in "png pdf"] {
   set boxwidth 0.36
   set xtics rotate by -20 left nomirror font ",9"
   set bmargin 6
-  set key inside top right box opaque
+  # a compact key (as wide as its text) in the headroom the y ranges leave above the bars;
+  # room on the right for the last rotated tic label
+  set key inside top left Left reverse samplen 2 box opaque
+  set rmargin 8
   unset xlabel
   do for [k=1:sets_n] {
+    set autoscale x
     set title sprintf("%s: test accuracy over all runs", dataset(k))
     set ylabel "test accuracy (%)"
     set yrange [*:*]
@@ -83,6 +97,7 @@ do for [fmt in "png pdf"] {
     stats bars(k) using 2 nooutput
     hi = STATS_max
     set yrange [lo - 0.6 * (hi - lo) - 0.5 : hi + 0.4 * (hi - lo) + 0.5]
+    set xrange [-0.6 : n_labels(k) - 0.4]
     plot bars(k) using ($0 - 0.19):2:xtic(1) with boxes ls 1 title "best", \
          ''      using ($0 + 0.19):3 with boxes ls 2 title "avg.", \
          ''      using ($0 - 0.19):2:(sprintf("%.1f", $2)) with labels offset 0,0.7 font ",8" notitle, \
@@ -90,14 +105,27 @@ do for [fmt in "png pdf"] {
     set title sprintf("%s: training time until the test accuracy first reached %s%%", dataset(k), common(k))
     set ylabel sprintf("seconds to %s%% test accuracy", common(k))
     set yrange [*:*]
-    stats bars(k) using 4:5 nooutput
-    hi = STATS_max_x > STATS_max_y ? STATS_max_x : STATS_max_y
+    set autoscale x
+    # one column at a time: two-column stats fits a line and warns on two rows
+    stats bars(k) using 4 nooutput
+    hi = STATS_max
+    stats bars(k) using 5 nooutput
+    hi = STATS_max > hi ? STATS_max : hi
     set yrange [0 : (hi > 0 ? 1.3 * hi : 1)]
-    plot bars(k) using ($0 - 0.19):($4 < 0 ? NaN : $4):xtic(1) with boxes ls 1 title "best", \
-         ''      using ($0 + 0.19):($5 < 0 ? NaN : $5) with boxes ls 2 title "avg. (only if every run reached it)", \
-         ''      using ($0 - 0.19):($4 < 0 ? 0 : $4):($4 < 0 ? "never" : sprintf("%.1f", $4)) with labels offset 0,0.7 font ",8" notitle, \
-         ''      using ($0 + 0.19):($5 < 0 ? 0 : $5):($5 < 0 ? sprintf("*: %d of %d runs", $6, $7) : sprintf("%.1f", $5)) with labels offset 0,0.7 font ",8" notitle
+    set xrange [-0.6 : n_labels(k) - 0.4]
+    # The avg. bars are plotted only when there is one (an all-NaN data source makes
+    # gnuplot warn, even in a for loop of no iterations); otherwise only a key entry.
+    if (n_full(k) > 0) {
+      plot bars(k) using ($0 - 0.19):($4 < 0 ? NaN : $4):xtic(1) with boxes ls 1 title "best", \
+           ''      using ($0 + 0.19):($5 < 0 ? NaN : $5) with boxes ls 2 title AVGT, \
+           @TIMELABELS
+    } else {
+      plot bars(k) using ($0 - 0.19):($4 < 0 ? NaN : $4):xtic(1) with boxes ls 1 title "best", \
+           keyentry with boxes ls 2 title AVGT, \
+           @TIMELABELS
+    }
   }
+  set autoscale x
   unset multiplot
   set output
 }
