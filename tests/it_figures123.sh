@@ -10,9 +10,7 @@ PSGD=${PSGD:-build/psgd}
 case "$PSGD" in /*) ;; *) PSGD=$(pwd)/$PSGD ;; esac
 tmp=$(mktemp -d /tmp/psgd_it_fig123.XXXXXX) || exit 1
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
-is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] && echo png; }
-is_pdf() { [ -s "$1" ] && [ "$(head -c 5 "$1")" = "%PDF-" ] && echo pdf; }
+. tests/lib_check.sh
 
 common='dataset = "synthetic"; model = "mlp"; hidden = [32]; seed = 1; record_steps = true;
 eval = { every_s = 0.0; every_steps = 0; test_limit = 200; };'
@@ -46,8 +44,8 @@ mkdir -p "$tmp/out"
 for n in 1 2 3; do
   gnuplot -c plots/figure$n.gp "$tmp/f$n.db" "$tmp/out" > "$tmp/gp$n.out" 2>&1
   check "figure${n}_plots" "$?" 0
-  check "figure${n}_png" "$(is_png "$tmp/out/figure$n.png")" png
-  check "figure${n}_pdf" "$(is_pdf "$tmp/out/figure$n.pdf")" pdf
+  check "figure${n}_png" "$(png "$tmp/out/figure$n.png")" png
+  check "figure${n}_pdf" "$(pdf "$tmp/out/figure$n.pdf")" pdf
   check "figure${n}_no_gnuplot_warning" "$(grep -ci 'warning\|error' "$tmp/gp$n.out")" 0
 done
 

@@ -11,7 +11,7 @@ tmp=$(mktemp -d /tmp/psgd_it_plots5.XXXXXX) || exit 1
 db=$tmp/t.db
 out=$tmp/fig
 mkdir -p "$tmp/exp" "$out"
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
+. tests/lib_check.sh
 q() { sqlite3 -batch "$db" "$1"; }
 
 cat > "$tmp/exp/figure4.cfg" <<'CFG'

@@ -16,7 +16,7 @@ stop = { seconds = 0.6; epochs = 0.0; };
 eval = { every_s = 0.2; };
 sweep = { batch = [4, 8, 16]; };
 CFG
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
+. tests/lib_check.sh
 q() { sqlite3 -batch "$db" "$1"; }
 key() { "$PSGD" list "$tmp/crash.cfg" --db "$db" | grep "^ *$1  " | awk '{print $2}'; }
 

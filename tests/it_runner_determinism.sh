@@ -21,7 +21,7 @@ variants = (
   { label = "seed 4"; algorithm = "async"; seed = 4; }
 );
 CFG
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
+. tests/lib_check.sh
 keys() { "$PSGD" list "$tmp/det.cfg" --db "$1" | grep '^ *[0-9]\+  [0-9a-f]\{16\} ' | awk '{print $2}'; }
 # exact text of every double: %.17g round-trips
 results() {

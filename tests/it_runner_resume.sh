@@ -17,7 +17,7 @@ timeout = 30.0;
 eval = { every_s = 0.25; };
 sweep = { batch = [4, 8, 16, 32]; };
 CFG
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
+. tests/lib_check.sh
 q() { sqlite3 -batch "$db" "$1"; }
 # waits (up to 20 s) until the database shows a run in progress after $1 finished ones
 wait_running() {

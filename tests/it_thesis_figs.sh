@@ -29,9 +29,7 @@ sweep = { backoff = ["none", "exponential"]; };
 variants = ( { label = "rwlock"; algorithm = "rwlock"; },
              { label = "LSH ps=inf"; algorithm = "leashed"; } );
 CFG
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
-png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ] && echo png; }
-pdf() { [ -s "$1" ] && [ "$(head -c 5 "$1")" = "%PDF-" ] && echo pdf; }
+. tests/lib_check.sh
 
 "$PSGD" run "$tmp/h/thesis-heatmaps.cfg" --db "$tmp/h.db" > "$tmp/run_h" 2>&1
 check heatmaps_ran "$(sqlite3 "$tmp/h.db" "SELECT count(*) FROM runs WHERE experiment = 'thesis-heatmaps' AND status IN ('ok','converged','diverged')")" 8

@@ -19,9 +19,7 @@ variants = ( { label = "UMA"; placement = "uma"; },
              { label = "NUMA"; placement = "numa"; } );
 sweep = { algorithm = ["hogwild", "mutex"]; threads = [3, 4]; };
 CFG
-check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
-png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ] && echo png; }
-pdf() { [ -s "$1" ] && [ "$(head -c 5 "$1")" = "%PDF-" ] && echo pdf; }
+. tests/lib_check.sh
 
 "$PSGD" run "$tmp/m/thesis-memory.cfg" --db "$tmp/m.db" > "$tmp/run_m" 2>&1
 check memory_ran "$(sqlite3 "$tmp/m.db" "SELECT count(*) FROM runs WHERE experiment = 'thesis-memory' AND status IN ('ok','converged')")" 8
