@@ -7,28 +7,17 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out="$tmp/out"
 
-check() { # name, expected status, expected text, command...
-  name=$1 want=$2 text=$3
-  shift 3
-  "$@" >"$out" 2>&1
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -q -- "$text" "$out"; then
-    echo "ok $name"
-  else
-    echo "not ok $name (exit $rc, wanted $want and '$text')"
-    sed 's/^/    /' "$out"
-  fi
-}
+. tests/lib_check.sh
 
 export PSGD_DATA_DIR="$tmp/data"
 PSGD_MNIST_MIRRORS="file://$tmp/nowhere" \
-  check offline 1 "cannot download MNIST train-images-idx3-ubyte.gz (tried: file://$tmp/nowhere/" \
+  check_run offline 1 "cannot download MNIST train-images-idx3-ubyte.gz (tried: file://$tmp/nowhere/" \
   sh data/fetch.sh mnist
 
 mkdir -p "$tmp/mirror"
 echo "not the real file" >"$tmp/mirror/train-images-idx3-ubyte.gz"
 PSGD_MNIST_MIRRORS="file://$tmp/mirror" \
-  check checksum 1 "checksum mismatch: got sha256 .* expected 440fcabf" sh data/fetch.sh mnist
+  check_run checksum 1 "checksum mismatch: got sha256 .* expected 440fcabf" sh data/fetch.sh mnist
 if [ -e "$PSGD_DATA_DIR/mnist/train-images-idx3-ubyte.gz" ] ||
   [ -e "$PSGD_DATA_DIR/mnist/train-images-idx3-ubyte.gz.part" ]; then
   echo "not ok checksum_nothing_kept"
@@ -37,5 +26,5 @@ else
 fi
 
 PSGD_CIFAR_BASE="file://$tmp/nowhere" \
-  check offline_cifar 1 "cannot download CIFAR-10" sh data/fetch.sh cifar10
-check unknown 1 "unknown dataset 'svhn'" sh data/fetch.sh svhn
+  check_run offline_cifar 1 "cannot download CIFAR-10" sh data/fetch.sh cifar10
+check_run unknown 1 "unknown dataset 'svhn'" sh data/fetch.sh svhn

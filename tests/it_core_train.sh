@@ -6,27 +6,16 @@ PSGD=${PSGD:-build/psgd}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-check() { # name, expected status, expected text, command...
-  name=$1 want=$2 text=$3
-  shift 3
-  "$@" >"$out" 2>&1
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -q -- "$text" "$out"; then
-    echo "ok $name"
-  else
-    echo "not ok $name (exit $rc, wanted $want and '$text')"
-    sed 's/^/    /' "$out"
-  fi
-}
+. tests/lib_check.sh
 
-check help 0 "usage: psgd train" "$PSGD" train --help
-check run_synthetic 0 "train: done status ok epochs 2.00 steps 256 .* test_acc 0\.[0-9]* wall_s [0-9.]*$" \
+check_run help 0 "usage: psgd train" "$PSGD" train --help
+check_run run_synthetic 0 "train: done status ok epochs 2.00 steps 256 .* test_acc 0\.[0-9]* wall_s [0-9.]*$" \
   "$PSGD" train --dataset synthetic --model mlp --hidden 32 --batch 16 --lr 0.05 --epochs 2 --seed 3
-check progress_line 0 "train: epoch 1.00 steps 128 steps/s [0-9.]* train_loss" \
+check_run progress_line 0 "train: epoch 1.00 steps 128 steps/s [0-9.]* train_loss" \
   "$PSGD" train --dataset synthetic --model mlp --hidden 32 --epochs 1
-check unknown_flag 2 "psgd train: unknown option '--threds'" "$PSGD" train --threds 4
-check bad_value 2 "psgd train: --batch: 'many' is not an integer" "$PSGD" train --batch many
-check missing_value 2 "psgd train: --epochs: missing value" "$PSGD" train --epochs
-check bad_model 2 "unknown model 'resnet'" "$PSGD" train --model resnet
-check missing_data 1 "run \`make data\` to download CIFAR-10" \
+check_run unknown_flag 2 "psgd train: unknown option '--threds'" "$PSGD" train --threds 4
+check_run bad_value 2 "psgd train: --batch: 'many' is not an integer" "$PSGD" train --batch many
+check_run missing_value 2 "psgd train: --epochs: missing value" "$PSGD" train --epochs
+check_run bad_model 2 "unknown model 'resnet'" "$PSGD" train --model resnet
+check_run missing_data 1 "run \`make data\` to download CIFAR-10" \
   "$PSGD" train --dataset cifar10 --data-dir /nonexistent --model lenet5

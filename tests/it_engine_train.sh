@@ -8,49 +8,38 @@ PSGD=${PSGD:-build/psgd}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-check() { # name, expected status, expected text, command...
-  name=$1 want=$2 text=$3
-  shift 3
-  "$@" >"$out" 2>&1
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -q -- "$text" "$out"; then
-    echo "ok $name"
-  else
-    echo "not ok $name (exit $rc, wanted $want and '$text')"
-    sed 's/^/    /' "$out"
-  fi
-}
+. tests/lib_check.sh
 
 base="--dataset synthetic --hidden 32 --batch 16 --lr 0.05 --epochs 2 --eval-every-s 0.01"
 for alg in async interval sync elastic hogwild mutex rwlock leashed; do
   # shellcheck disable=SC2086
-  check "algorithm_$alg" 0 "train: done status ok epochs 2.0[0-9] steps 25[6-9] " \
+  check_run "algorithm_$alg" 0 "train: done status ok epochs 2.0[0-9] steps 25[6-9] " \
     "$PSGD" train --threads 2 --algorithm "$alg" --y0 4 $base
 done
 # shellcheck disable=SC2086
-check config_line 0 "dispatcher interval, store leashed, backoff exponential, y0 8, y control decay, ps 1" \
+check_run config_line 0 "dispatcher interval, store leashed, backoff exponential, y0 8, y control decay, ps 1" \
   "$PSGD" train --threads 2 --algorithm interval --store leashed --backoff exponential --ps 1 \
   --y0 8 --y-control decay --y-decay-k 16 $base
 # shellcheck disable=SC2086
-check store_after_algorithm 0 "dispatcher sync, store rwlock" \
+check_run store_after_algorithm 0 "dispatcher sync, store rwlock" \
   "$PSGD" train --store rwlock --algorithm sync --threads 2 $base
 # shellcheck disable=SC2086
-check probing 0 "train: done status ok" \
+check_run probing 0 "train: done status ok" \
   "$PSGD" train --threads 3 --algorithm interval --y-control probing --probe-window 3 \
   --probe-steps 16 --exec-steps 32 $base
 # shellcheck disable=SC2086
-check sequential_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
+check_run sequential_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
 # shellcheck disable=SC2086
-check final_eval_line 0 "train: epoch 2.0[0-9] steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
+check_run final_eval_line 0 "train: epoch 2.0[0-9] steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
   "$PSGD" train --threads 2 $base
-check bad_algorithm 2 "unknown algorithm 'semisync' (known: async | interval | sync | elastic | hogwild | mutex | rwlock | leashed)" \
+check_run bad_algorithm 2 "unknown algorithm 'semisync' (known: async | interval | sync | elastic | hogwild | mutex | rwlock | leashed)" \
   "$PSGD" train --algorithm semisync
-check bad_store 2 "unknown param store 'lockfree'" "$PSGD" train --store lockfree
-check bad_backoff 2 "unknown backoff 'quadratic' (known: none, linear, exponential, random)" \
+check_run bad_store 2 "unknown param store 'lockfree'" "$PSGD" train --store lockfree
+check_run bad_backoff 2 "unknown backoff 'quadratic' (known: none, linear, exponential, random)" \
   "$PSGD" train --backoff quadratic
-check backoff_hogwild 2 "needs a store that retries" "$PSGD" train --threads 2 --backoff linear
-check ps_not_leashed 2 "applies only to store leashed" "$PSGD" train --threads 2 --ps 0
-check decay_not_interval 2 "needs dispatcher interval" "$PSGD" train --threads 2 --y-control decay
-check store_contradiction 2 "contradicts --algorithm mutex" \
+check_run backoff_hogwild 2 "needs a store that retries" "$PSGD" train --threads 2 --backoff linear
+check_run ps_not_leashed 2 "applies only to store leashed" "$PSGD" train --threads 2 --ps 0
+check_run decay_not_interval 2 "needs dispatcher interval" "$PSGD" train --threads 2 --y-control decay
+check_run store_contradiction 2 "contradicts --algorithm mutex" \
   "$PSGD" train --algorithm mutex --store leashed
-check bad_threads 2 "--threads: '0' is not an integer in \[1, 4096\]" "$PSGD" train --threads 0
+check_run bad_threads 2 "--threads: '0' is not an integer in \[1, 4096\]" "$PSGD" train --threads 0

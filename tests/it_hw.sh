@@ -11,26 +11,15 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 out=$dir/out
 
-check() { # name, expected status, expected text, command...
-  name=$1 want=$2 text=$3
-  shift 3
-  "$@" >"$out" 2>&1
-  rc=$?
-  if [ "$rc" -eq "$want" ] && grep -q -- "$text" "$out"; then
-    echo "ok $name"
-  else
-    echo "not ok $name (exit $rc, wanted $want and '$text')"
-    sed 's/^/    /' "$out"
-  fi
-}
+. tests/lib_check.sh
 
 same() { # name, expected, actual
   if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (wanted '$2', got '$3')"; fi
 }
 
 thesis=hw/machines/thesis-2x-e5-2687w-v2.synth
-check hw_summary_here 0 "packages [0-9]*, NUMA nodes [0-9]*, cores [0-9]*, PUs [0-9]*" "$PSGD" hw
-check hw_thesis_numa8 0 "NUMA node 1 (P#1): package 1, 8 cores (L#8-15), 16 PUs (P#8-15,24-31)" \
+check_run hw_summary_here 0 "packages [0-9]*, NUMA nodes [0-9]*, cores [0-9]*, PUs [0-9]*" "$PSGD" hw
+check_run hw_thesis_numa8 0 "NUMA node 1 (P#1): package 1, 8 cores (L#8-15), 16 PUs (P#8-15,24-31)" \
   "$PSGD" hw --topology "$thesis" --placement numa --threads 8
 # the numa table for 8 workers alternates nodes 0 and 1 (column 5 = node)
 "$PSGD" hw --topology "$thesis" --placement numa --threads 8 >"$out" 2>&1
@@ -39,37 +28,37 @@ same hw_thesis_numa8_nodes "0 1 0 1 0 1 0 1" \
 "$PSGD" hw --topology "$thesis" --placement uma --threads 7 >"$out" 2>&1
 same hw_thesis_uma7_packages "0 0 0 0 0 0 0" \
   "$(awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$/ {printf "%s%s", sep, $6; sep=" "}' "$out")"
-check hw_epyc_numa_refused 2 "placement 'numa' needs at least 2 NUMA nodes" \
+check_run hw_epyc_numa_refused 2 "placement 'numa' needs at least 2 NUMA nodes" \
   "$PSGD" hw --topology hw/machines/epyc-9754.synth --placement numa --threads 8
-check hw_epyc_nps4 0 "placement numa, 8 workers" \
+check_run hw_epyc_nps4 0 "placement numa, 8 workers" \
   "$PSGD" hw --topology hw/machines/epyc-9754-nps4.synth --placement numa --threads 8
-check hw_bad_synthetic 2 "not a valid hwloc synthetic description" \
+check_run hw_bad_synthetic 2 "not a valid hwloc synthetic description" \
   "$PSGD" hw --topology "synthetic:pack:2 bogus:3"
-check hw_bad_xml 2 "topology tests/bad_hw/garbage.xml: not a valid lstopo XML topology" \
+check_run hw_bad_xml 2 "topology tests/bad_hw/garbage.xml: not a valid lstopo XML topology" \
   "$PSGD" hw --topology tests/bad_hw/garbage.xml
-check hw_bad_placement 2 "unknown placement 'diagonal'" \
+check_run hw_bad_placement 2 "unknown placement 'diagonal'" \
   "$PSGD" hw --placement diagonal --threads 2
-check hw_threads_needs_placement 2 "need --placement" "$PSGD" hw --threads 4
+check_run hw_threads_needs_placement 2 "need --placement" "$PSGD" hw --threads 4
 
 npu=$(nproc)
 base="--dataset synthetic --hidden 32 --batch 16 --lr 0.05 --epochs 1 --eval-every-s 0"
 if [ "$npu" -ge 2 ]; then
-  check hw_bind_here 0 "worker 1: planned P#[0-9]*, bound 1, runs on P#" \
+  check_run hw_bind_here 0 "worker 1: planned P#[0-9]*, bound 1, runs on P#" \
     "$PSGD" hw --placement uma --threads 2 --bind
   # shellcheck disable=SC2086
-  check train_uma_bound 0 "train: placement uma -> uma, 2 of 2 workers bound; workers 0:P#[0-9]* 1:P#[0-9]*$" \
+  check_run train_uma_bound 0 "train: placement uma -> uma, 2 of 2 workers bound; workers 0:P#[0-9]* 1:P#[0-9]*$" \
     "$PSGD" train --threads 2 --placement uma $base
 fi
 # a planning topology binds nothing and says so
 # shellcheck disable=SC2086
-check train_synthetic_unbound 0 "placement numa -> numa, 0 of 2 workers bound" \
+check_run train_synthetic_unbound 0 "placement numa -> numa, 0 of 2 workers bound" \
   "$PSGD" train --threads 2 --placement numa --topology "synthetic:pack:2 numa:1 core:2 pu:1" $base
 # shellcheck disable=SC2086
-check train_numa_nearest 0 "placement numa -> uma (nearest equivalent)" \
+check_run train_numa_nearest 0 "placement numa -> uma (nearest equivalent)" \
   "$PSGD" train --threads 2 --placement numa --placement-nearest yes \
   --topology "synthetic:pack:1 numa:1 core:2 pu:1" $base
 # shellcheck disable=SC2086
-check train_numa_refused 1 "placement 'numa' needs at least 2 NUMA nodes" \
+check_run train_numa_refused 1 "placement 'numa' needs at least 2 NUMA nodes" \
   "$PSGD" train --threads 2 --placement numa --topology "synthetic:pack:1 numa:1 core:2 pu:1" $base
 
 # an experiment through the runner: the rows a figure would read
@@ -87,7 +76,7 @@ variants = ( { label = "uma"; placement = "uma"; },
                topology = "synthetic:pack:1 numa:1 core:2 pu:1"; } );
 CFG
 db=$dir/r.db
-check run_place 0 "" "$PSGD" run "$dir/place.cfg" --db "$db"
+check_run run_place 0 "" "$PSGD" run "$dir/place.cfg" --db "$db"
 q() { sqlite3 -batch -noheader "$db" "$1"; }
 if [ "$npu" -ge 2 ]; then
   same run_uma_rows_bound "2|2|2" "$(q "SELECT count(*), sum(p.bound), count(DISTINCT p.pu_os)
@@ -113,6 +102,6 @@ threads = 2;
 topology = "synthetic:pack:1 numa:1 core:2 pu:1";
 placement = "numa";
 CFG
-check run_numa_refused 2 "$dir/bad.cfg:4: placement 'numa' needs at least 2 NUMA nodes" \
+check_run run_numa_refused 2 "$dir/bad.cfg:4: placement 'numa' needs at least 2 NUMA nodes" \
   "$PSGD" run "$dir/bad.cfg" --db "$dir/bad.db"
 same run_refused_no_db "no" "$([ -e "$dir/bad.db" ] && echo yes || echo no)"

@@ -1,7 +1,22 @@
-# tests/lib_check.sh - shared by the integration scripts that compare values
+# tests/lib_check.sh - helpers shared by the integration scripts
 # (sourced from the repository top: `. tests/lib_check.sh`).
 #   check NAME GOT WANT   prints "ok NAME" or "not ok NAME (got .., want ..)"
 #   png FILE / pdf FILE   print "png" / "pdf" if FILE is a non-empty PNG / PDF
 check() { if [ "$2" = "$3" ]; then echo "ok $1"; else echo "not ok $1 (got '$2', want '$3')"; fi; }
 png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -c | tr -d ' ')" = '211PNG\r\n032\n' ] && echo png; }
 pdf() { [ -s "$1" ] && [ "$(head -c 5 "$1")" = "%PDF-" ] && echo pdf; }
+#   check_run NAME STATUS TEXT CMD...   runs CMD, output into "$out" (the
+#                         script sets it); ok if it exits STATUS and its output
+#                         matches the grep pattern TEXT, else the output follows
+check_run() {
+  name=$1 want=$2 text=$3
+  shift 3
+  "$@" >"$out" 2>&1
+  rc=$?
+  if [ "$rc" -eq "$want" ] && grep -q -- "$text" "$out"; then
+    echo "ok $name"
+  else
+    echo "not ok $name (exit $rc, wanted $want and '$text')"
+    sed 's/^/    /' "$out"
+  fi
+}
