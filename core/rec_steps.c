@@ -151,85 +151,50 @@ size_t rec_steps_encode(const step_rec *v, size_t n, uint8_t *out) {
   return o;
 }
 
-/* Puts the decoded residual r of column c into record s (p: previous). */
-static int apply(int c, uint64_t r, step_rec *s, const step_rec *p) {
-  int64_t x;
-  switch (c) {
-  case 0: s->step = p->step + r; break;
-  case 1: s->finish = s->step + r; break;
-  case 2:
-    x = (int64_t)((uint64_t)(int64_t)p->worker + r);
-    if (x < INT32_MIN || x > INT32_MAX) return -1;
-    s->worker = (int32_t)x;
-    break;
-  case 3:
-    x = (int64_t)((uint64_t)(int64_t)p->pu + r);
-    if (x < INT32_MIN || x > INT32_MAX) return -1;
-    s->pu = (int32_t)x;
-    break;
-  case 4: s->t_start_ns = p->t_end_ns + r; break;
-  case 5: s->t_end_ns = s->t_start_ns + r; break;
-  case 6: s->version_read = p->version_read + r; break;
-  case 7: s->version_apply = s->version_read + r; break;
-  case 8: s->staleness = (int64_t)(r + (s->version_apply - s->version_read)); break;
-  case 9:
-    if (r > 255) return -1;
-    s->accepted = (uint8_t)r;
-    break;
-  case 10: s->interval = p->interval + r; break;
-  case 11:
-    if ((uint64_t)p->y + r > UINT32_MAX) return -1;
-    s->y = (uint32_t)(p->y + r);
-    break;
-  default:
-    if ((uint64_t)p->m + r > UINT32_MAX) return -1;
-    s->m = (uint32_t)(p->m + r);
-    break;
-  }
-  return 0;
-}
-
-/* A column being read: the next residual comes from its own byte range. */
+/* A column's byte range and mode. */
 typedef struct {
   int mode;
   size_t pos, end;
-  uint64_t run_left, run_val; /* M_RUNS: residuals left in the current run */
-} col_reader;
+} col_range;
 
-static int next_residual(col_reader *c, const uint8_t *d, size_t i, uint64_t *r) {
-  uint64_t z;
-  switch (c->mode) {
-  case M_VARINT:
-    if (get_varint(d, c->end, &c->pos, &z)) return -1;
-    *r = unzz(z);
-    return 0;
-  case M_RUNS:
-    if (c->run_left == 0) {
-      uint64_t k;
-      if (get_varint(d, c->end, &c->pos, &z) || get_varint(d, c->end, &c->pos, &k) ||
-          k == UINT64_MAX)
-        return -1;
-      c->run_val = unzz(z);
-      c->run_left = k + 1;
+/* The n residuals of one column into r; -1 unless its bytes hold exactly n. */
+static int read_col(const col_range *c, const uint8_t *d, size_t n, uint64_t *r) {
+  size_t pos = c->pos;
+  if (c->mode == M_VARINT) {
+    for (size_t i = 0; i < n; i++) {
+      uint64_t z;
+      if (pos < c->end && d[pos] < 0x80) z = d[pos++]; /* the common 1-byte case */
+      else if (get_varint(d, c->end, &pos, &z)) return -1;
+      r[i] = unzz(z);
     }
-    c->run_left--;
-    *r = c->run_val;
-    return 0;
-  case M_BITS: *r = d[c->pos + i / 8] >> (i % 8) & 1; return 0;
-  default: return -1;
+  } else if (c->mode == M_RUNS) {
+    size_t i = 0;
+    while (i < n) {
+      uint64_t z, k;
+      if (get_varint(d, c->end, &pos, &z) || get_varint(d, c->end, &pos, &k) || k >= n - i)
+        return -1;
+      uint64_t v = unzz(z);
+      for (size_t stop = i + (size_t)k + 1; i < stop; i++) r[i] = v;
+    }
+  } else if (c->mode == M_BITS) {
+    for (size_t i = 0; i < n; i++) r[i] = d[pos + i / 8] >> (i % 8) & 1;
+    pos = c->end;
+  } else {
+    return -1;
   }
+  return pos == c->end ? 0 : -1;
 }
 
 int rec_steps_decode(const uint8_t *d, size_t len, step_rec *out, size_t *np, char *err,
                      size_t errlen) {
-  static const step_rec zero;
   size_t pos = 0;
-  uint64_t n;
+  uint64_t n64;
   if (len < 1 || d[pos++] != FORMAT)
     return fail(err, errlen, "steps chunk: unknown format %d", len ? d[0] : -1);
-  if (get_varint(d, len, &pos, &n) || n < 1 || n > REC_STEPS_CHUNK)
+  if (get_varint(d, len, &pos, &n64) || n64 < 1 || n64 > REC_STEPS_CHUNK)
     return fail(err, errlen, "steps chunk: bad record count");
-  col_reader col[NCOL];
+  size_t n = (size_t)n64;
+  col_range col[NCOL];
   for (int c = 0; c < NCOL; c++) {
     uint64_t clen;
     if (pos >= len) return fail(err, errlen, "steps chunk: truncated at column %d", c);
@@ -238,9 +203,8 @@ int rec_steps_decode(const uint8_t *d, size_t len, step_rec *out, size_t *np, ch
       return fail(err, errlen, "steps chunk: column %d: bad length", c);
     col[c].pos = pos;
     col[c].end = pos + (size_t)clen;
-    col[c].run_left = 0;
     pos = col[c].end;
-    int ok = c == NCOL - 1 ? col[c].mode == M_U32 && clen == 4 * n
+    int ok = c == NCOL - 1 ? col[c].mode == M_U32 && clen == 4 * (uint64_t)n
                            : col[c].mode == M_VARINT || col[c].mode == M_RUNS ||
                                  (col[c].mode == M_BITS && clen == (n + 7) / 8);
     if (!ok)
@@ -248,28 +212,66 @@ int rec_steps_decode(const uint8_t *d, size_t len, step_rec *out, size_t *np, ch
                   (unsigned long long)clen);
   }
   if (pos != len) return fail(err, errlen, "steps chunk: %zu bytes after the last column", len - pos);
-  /* Record by record: a residual may refer to any field of the previous
-   * record and to earlier columns of its own. */
-  for (size_t i = 0; i < n; i++) {
-    step_rec *s = &out[i];
-    const step_rec *p = i ? &out[i - 1] : &zero;
-    memset(s, 0, sizeof *s);
-    for (int c = 0; c < NCOL - 1; c++) {
-      uint64_t r;
-      if (next_residual(&col[c], d, i, &r) || apply(c, r, s, p))
-        return fail(err, errlen, "steps chunk: column %d: bad data at record %zu", c, i);
-    }
-    const uint8_t *q = d + col[NCOL - 1].pos + 4 * i;
-    uint32_t b = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-    memcpy(&s->loss, &b, 4);
-  }
+  /* Column by column: every residual refers to its own column's previous
+   * value or to earlier columns of its record, except t_start (the previous
+   * record's t_end), decoded together with t_end. */
+  uint64_t r[REC_STEPS_CHUNK], r4[REC_STEPS_CHUNK];
+  memset(out, 0, sizeof *out * n);
   for (int c = 0; c < NCOL - 1; c++) {
-    size_t used_end = col[c].mode == M_BITS ? col[c].end : col[c].pos;
-    if (used_end != col[c].end || col[c].run_left != 0)
-      return fail(err, errlen, "steps chunk: column %d: bytes left after record %llu", c,
-                  (unsigned long long)n);
+    if (read_col(&col[c], d, n, c == 4 ? r4 : r))
+      return fail(err, errlen, "steps chunk: column %d: bad data", c);
+    uint64_t u = 0;
+    int64_t x = 0;
+    size_t i = 0;
+    switch (c) {
+    case 0: for (; i < n; i++) out[i].step = u += r[i]; break;
+    case 1: for (; i < n; i++) out[i].finish = out[i].step + r[i]; break;
+    case 2:
+      for (; i < n; i++) {
+        x = (int64_t)((uint64_t)x + r[i]);
+        if (x < INT32_MIN || x > INT32_MAX) break;
+        out[i].worker = (int32_t)x;
+      }
+      break;
+    case 3:
+      for (; i < n; i++) {
+        x = (int64_t)((uint64_t)x + r[i]);
+        if (x < INT32_MIN || x > INT32_MAX) break;
+        out[i].pu = (int32_t)x;
+      }
+      break;
+    case 4: i = n; break;
+    case 5:
+      for (; i < n; i++) {
+        out[i].t_start_ns = u + r4[i];
+        out[i].t_end_ns = u = out[i].t_start_ns + r[i];
+      }
+      break;
+    case 6: for (; i < n; i++) out[i].version_read = u += r[i]; break;
+    case 7: for (; i < n; i++) out[i].version_apply = out[i].version_read + r[i]; break;
+    case 8:
+      for (; i < n; i++)
+        out[i].staleness = (int64_t)(r[i] + (out[i].version_apply - out[i].version_read));
+      break;
+    case 9:
+      for (; i < n && r[i] <= 255; i++) out[i].accepted = (uint8_t)r[i];
+      break;
+    case 10: for (; i < n; i++) out[i].interval = u += r[i]; break;
+    case 11:
+      for (; i < n && (u += r[i]) <= UINT32_MAX; i++) out[i].y = (uint32_t)u;
+      break;
+    default:
+      for (; i < n && (u += r[i]) <= UINT32_MAX; i++) out[i].m = (uint32_t)u;
+      break;
+    }
+    if (i < n) return fail(err, errlen, "steps chunk: column %d: value out of range at record %zu", c, i);
   }
-  *np = (size_t)n;
+  const uint8_t *q = d + col[NCOL - 1].pos;
+  for (size_t i = 0; i < n; i++, q += 4) {
+    uint32_t b = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    memcpy(&out[i].loss, &b, 4);
+  }
+  *np = n;
   return 0;
 }
 
