@@ -9,8 +9,8 @@
  * - Every write is one BEGIN IMMEDIATE transaction: the write lock is taken up
  *   front, so two processes cannot deadlock upgrading read locks, and the busy
  *   timeout makes the second one wait instead of failing.
- * - Steps go in with one prepared multi-row INSERT (REC_STEP_ROWS rows per
- *   statement), many thousands of rows per transaction.
+ * - Steps go in as compressed chunks of 4096 records (rec_steps.c), one
+ *   INSERT of one BLOB per chunk, many chunks per transaction.
  * - run_id is AUTOINCREMENT, so the id of a deleted run is never reused: a
  *   writer holding a stale id can never write into another run (every write
  *   also checks, inside its transaction, that its run is still 'running'). */
