@@ -155,7 +155,15 @@ check table1_md_states_rule "$(grep -c 'rounded to one decimal, half up' "$md")"
 sh tests/plot_series.sh plots/table1.gp "$tmp/f4.db" "$tmp/t1svg" > "$tmp/t1svg.out" 2>&1
 check table1_series_drawn "$?" 0
 svg=$tmp/t1svg/table1.png
-labels() { awk -v id="$1" '$0 ~ "<g id=\"" id "\"" { on = 1 } on && /<text>/ { s = $0; gsub(/<[^>]*>/, "", s); gsub(/^[ \t]+/, "", s); if (s != "") printf "%s ", s } on && /<\/g>/ && /^\t<\/g>/ { on = 0 }' "$svg"; }
+labels() {
+  awk -v id="$1" '
+    $0 ~ "<g id=\"" id "\"" { on = 1; depth = 0 }
+    on {
+      if ($0 ~ /<text>/) { s = $0; gsub(/<[^>]*>/, "", s); gsub(/^[ \t]+/, "", s); if (s != "") printf "%s ", s }
+      l = $0; depth += gsub(/<g[ >]/, "", l); l = $0; depth -= gsub(/<\/g>/, "", l)
+      if (depth <= 0) on = 0
+    }' "$svg"
+}
 md_col() { grep '^| [A-Z]' "$md" | cut -d'|' -f"$1" | tr -d ' %' | tr '\n' ' '; }
 check table1_png_best_as_md "$(labels gnuplot_plot_3a)" "$(md_col 3)"
 check table1_png_avg_as_md "$(labels gnuplot_plot_4a)" "$(md_col 4)"
