@@ -10,7 +10,8 @@
 # Series that share a value at a thread count stay visible: series i of n is
 # drawn shifted sideways by (i - (n + 1) / 2) * DX doublings of m (the tics
 # mark the true thread counts; the subtitle says so), and each series has its
-# own marker shape.
+# own marker shape. The markers are drawn again after all lines, so that no
+# line of another series runs across one.
 #   gnuplot -c plots/figure4.gp DB OUTDIR THRESHOLD
 # The queries (all numbers plotted come from them):
 #   best:  SELECT r.threads, max(e.test_acc) FROM runs r JOIN evals e USING(run_id) ...
@@ -49,14 +50,17 @@ do for [i=1:labels_n] { L[i] = label(i) }
 tmin = real(system(SQL."\"SELECT min(threads) FROM runs r WHERE ".W."\""))
 tmax = real(system(SQL."\"SELECT max(threads) FROM runs r WHERE ".W."\""))
 # sideways shift of series i, as a factor on m (log x): DX doublings apart
-DX = 0.07
+DX = 0.09
 sh(i) = 2**(DX * (i - (labels_n + 1) / 2.0))
 # one plot element per series that has rows (an empty data source makes gnuplot
 # warn); the key is drawn once, by the left panel, so these have no titles
 P = ""
 do for [i=1:labels_n] {
-  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using ($1 * sh(%d)):2 with linespoints ls %d notitle, ", i, i, i) }
+  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using ($1 * sh(%d)):2 with linespoints ls %d ps 1.2 notitle, ", i, i, i) }
   if (n_nr(i) > 0) { P = P.sprintf("nr(%d) using ($1 * sh(%d)):2 with points ls %d pt 6 ps 1.8 notitle, ", i, i, i) }
+}
+do for [i=1:labels_n] {
+  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using ($1 * sh(%d)):2 with points ls %d ps 1.2 notitle, ", i, i, i) }
 }
 P = P."1/0 notitle"
 any_nr = 0
@@ -75,11 +79,12 @@ do for [fmt in "png pdf"] {
   set xtics ()
   do for [t in system(SQL."\"SELECT DISTINCT threads FROM runs r WHERE ".W." ORDER BY threads\"")] { set xtics add (t t) }
   set xlabel "threads m"
-  set key at screen 0.5, 0.015 center bottom horizontal maxrows 1 box opaque width 1 samplen 3
+  set key at screen 0.5, 0.015 center bottom horizontal maxcols 5 box opaque width 1 samplen 3
   set ylabel "best test accuracy (%)"
   set title "best accuracy reached"
   set offsets 0, 0, graph 0.05, graph 0.05
-  plot for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with linespoints ls i title label(i)
+  plot for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with linespoints ls i ps 1.2 title label(i), \
+       for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with points ls i ps 1.2 notitle
   set ylabel "seconds to ".sprintf("%g", THR*100)."% test accuracy"
   set title sprintf("time to threshold accuracy %g%%", THR*100).NRNOTE
   unset key

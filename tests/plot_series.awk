@@ -29,7 +29,8 @@
 # it is not counted, and it is reported ("not ok ... hidden under the key"),
 # keyed series or not.
 # With overlap=1 also: two points (markers) of different series whose centres
-# lie within 2 pixels of each other are reported: one hides the other.
+# lie within 2 pixels of each other are reported: one hides the other (the
+# same symbol in the same colour counts as one series drawn twice).
 
 function decode(s) {
   gsub(/&lt;/, "<", s); gsub(/&gt;/, ">", s); gsub(/&quot;/, "\"", s); gsub(/&apos;/, "'", s)
@@ -196,11 +197,12 @@ END {
     for (i = 1; i <= nseries; i++)
       for (e = 1; e <= ne[order[i]]; e++)
         if (eg[order[i], e] ~ /^point/ && !smp[order[i], e] && !hid[order[i], e]) {
-          np++; pid[np] = order[i]; px[np] = ex[order[i], e]; py[np] = ey[order[i], e]
+          np++; pid[np] = order[i]; px[np] = ex[order[i], e]; py[np] = ey[order[i], e]; psig[np] = eg[order[i], e]
         }
     for (a = 1; a <= np; a++)
       for (b = a + 1; b <= np; b++) {
-        if (pid[a] == pid[b]) continue
+        # the same marker in the same colour: one series drawn twice
+        if (pid[a] == pid[b] || psig[a] == psig[b]) continue
         dx = px[a] - px[b]; dy = py[a] - py[b]
         if (dx * dx + dy * dy < 4) {
           printf "not ok points of \"%s\" (%s) and \"%s\" (%s) coincide at (%.0f, %.0f)\n", title[pid[a]], pid[a], title[pid[b]], pid[b], px[a], py[a]
