@@ -250,7 +250,7 @@ while IFS='|' read -r name exp caption; do
     last_t=$(q "SELECT coalesce(max(coalesce(ended_at, started_at)), '') FROM runs WHERE experiment = '$exp';")
     if [ "$n_exp" = 0 ]; then
       echo "<p class=\"missing\">This database has no runs of experiment <code>$exp</code>: the image above was not made from it.</p>"
-    elif [ -n "$last_t" ] && [ "$img_t" \< "${last_t%.*}" ]; then
+    elif [ -n "$last_t" ] && [ "$(q "SELECT '$img_t' < '${last_t%.*}';")" = 1 ]; then
       echo "<p class=\"missing\">The image ($img_t) is older than the newest run of <code>$exp</code> ($(e "$last_t")): it does not show all of these runs; re-plot with <code>make $name</code>.</p>"
     fi
   else
