@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "gemm.h"
 
 extern char **environ;
 
@@ -760,7 +761,10 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen) {
 #define VERSIONS_SQL(base, arg)                                                       \
   "CASE WHEN " arg " IS NULL THEN " base " WHEN json_valid(" arg ") AND json_type(" arg \
   ") = 'object' THEN json_patch(" base ", " arg ") ELSE json_set(" base ", '$.other', " arg ") END"
-#define OUR_VERSIONS "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31)"
+/* blas: the kernels the model's products run on (gemm.h), e.g. the OpenBLAS
+ * core type its DYNAMIC_ARCH build picked or OPENBLAS_CORETYPE forced */
+#define OUR_VERSIONS \
+  "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31, 'blas', ?32)"
 
 /* Inside a write transaction: inserts the runs row of key with status
  * 'running', claimed by the calling process (host, pid, claim). */
@@ -824,6 +828,7 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
   sqlite3_bind_text(st, 29, claim, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out;
@@ -976,6 +981,7 @@ int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *v
   sqlite3_bind_int64(st, 3, run_id);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot update the run info");
     goto out_rollback;
