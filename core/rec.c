@@ -578,6 +578,7 @@ static struct {
   dev_t dev;
   ino_t ino;
   int n;
+  char path[1024]; /* the path it was first opened by ("" if longer) */
 } g_open[REC_MAX_OPEN_FILES];
 static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -594,6 +595,24 @@ static int open_here(const char *path) {
   return stat(path, &st) == 0 && open_slot(st.st_dev, st.st_ino) >= 0;
 }
 
+/* With g_open_mu held: -1 (err filled) if this process holds path open
+ * and the file at path is gone or another one now. Opening it would create
+ * a new, empty database there (a sweep's second connection, e.g. the step
+ * writer's, after the file was deleted), and its rows would be lost. */
+static int vanished_here(const char *path, char *err, size_t errlen) {
+  for (int i = 0; i < REC_MAX_OPEN_FILES; i++) {
+    if (g_open[i].n == 0 || strcmp(g_open[i].path, path) != 0) continue;
+    struct stat st;
+    if (stat(path, &st) != 0)
+      return psgd_err(err, errlen, "%s: the database was deleted while open (%s): not "
+                      "creating a new one", path, strerror(errno));
+    if (st.st_dev != g_open[i].dev || st.st_ino != g_open[i].ino)
+      return psgd_err(err, errlen, "%s: the database was replaced by another file while open",
+                      path);
+  }
+  return 0;
+}
+
 /* With g_open_mu held: counts r's file as open (r->db is open, nothing read
  * yet, so SQLite has taken no lock). */
 static int register_open(rec *r, char *err, size_t errlen) {
@@ -606,6 +625,9 @@ static int register_open(rec *r, char *err, size_t errlen) {
   if (i < 0)
     return psgd_err(err, errlen, "%s: more than %d database files open in one process", r->path,
                     REC_MAX_OPEN_FILES);
+  if (g_open[i].n == 0 && snprintf(g_open[i].path, sizeof g_open[i].path, "%s", r->path) >=
+                              (int)sizeof g_open[i].path)
+    g_open[i].path[0] = '\0';
   g_open[i].dev = st.st_dev;
   g_open[i].ino = st.st_ino;
   g_open[i].n++;
@@ -624,7 +646,27 @@ static void unregister_open(rec *r) {
   r->registered = 0;
 }
 
+/* With g_open_mu held: whether this process holds a handle opened by path. */
+static int path_open_here(const char *path) {
+  for (int i = 0; i < REC_MAX_OPEN_FILES; i++)
+    if (g_open[i].n > 0 && !strcmp(g_open[i].path, path)) return 1;
+  return 0;
+}
+
+static rec *open_impl(const char *path, int may_create, char *err, size_t errlen);
+
 rec *rec_open(const char *path, char *err, size_t errlen) {
+  return open_impl(path, 1, err, errlen);
+}
+
+rec *rec_open_existing(const char *path, char *err, size_t errlen) {
+  return open_impl(path, 0, err, errlen);
+}
+
+/* may_create 0: the file must exist (SQLite's open without CREATE, so
+ * nothing can create it between a check and the open). A path this process
+ * holds open already is never created either. */
+static rec *open_impl(const char *path, int may_create, char *err, size_t errlen) {
   pthread_once(&g_host_once, host_init);
   rec *r = calloc(1, sizeof *r);
   if (!r || !(r->path = strdup(path))) {
@@ -633,16 +675,23 @@ rec *rec_open(const char *path, char *err, size_t errlen) {
     return NULL;
   }
   pthread_mutex_lock(&g_open_mu);
-  if (!open_here(path) && precheck(path, err, errlen)) {
+  if (vanished_here(path, err, errlen) || (!open_here(path) && precheck(path, err, errlen))) {
     pthread_mutex_unlock(&g_open_mu);
     goto out_with_rec;
   }
   /* NOMUTEX: one handle per thread (rec.h), so SQLite's own mutex is waste. */
+  if (path_open_here(path)) may_create = 0;
   int rc = sqlite3_open_v2(path, &r->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                           SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
   if (rc != SQLITE_OK) {
     pthread_mutex_unlock(&g_open_mu);
-    if (r->db) db_err(r, err, errlen, "cannot open");
+    struct stat gone;
+    if (!may_create && stat(path, &gone) != 0 && errno == ENOENT)
+      psgd_err(err, errlen, "%s: the database does not exist (deleted while in use?): not "
+               "creating a new one", path);
+    else if (r->db) db_err(r, err, errlen, "cannot open");
     else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
     goto out_with_rec;
   }

@@ -67,6 +67,12 @@ typedef struct rec rec;
 /* Opens or creates the database, creating/upgrading the schema. Refuses a
  * file that is not SQLite, is corrupt, or has a newer schema (clear error). */
 rec *rec_open(const char *path, char *err, size_t errlen);
+/* Same, but the file must exist: never creates one (a runner's later opens,
+ * so that a database deleted during a sweep is not silently recreated). A
+ * path this process holds open is never created by rec_open either, and a
+ * path whose file was deleted or replaced since it was opened here is
+ * refused. */
+rec *rec_open_existing(const char *path, char *err, size_t errlen);
 void rec_close(rec *r);
 
 /* 1 if a run with this key has a final status (ok, converged, diverged,

@@ -194,7 +194,7 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
     child_say(fd, "E %s", err);
     _exit(CHILD_FAILED);
   }
-  rec *r = rec_open(db_path, err, sizeof err);
+  rec *r = rec_open_existing(db_path, err, sizeof err);
   if (!r) {
     child_say(fd, "E %s", err);
     _exit(CHILD_FAILED);
@@ -372,7 +372,7 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
   const runner_opts *o = pv->o;
   int64_t run_id = 0;
   if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
-  rec *r = rec_open(o->db_path, err, errlen);
+  rec *r = rec_open_existing(o->db_path, err, errlen);
   if (!r) return ONE_ERROR;
   int crc = rec_run_claim(r, &run->spec, run->key, seen_id, &run_id, note, notecap, err, errlen);
   rec_close(r);
@@ -461,7 +461,7 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
       else snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(wstatus));
     }
     if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
-    r = rec_open(o->db_path, err, errlen);
+    r = rec_open_existing(o->db_path, err, errlen);
     if (!r) return -1;
     int mrc = rec_run_mark(r, run->key, (run_status)status, why, err, errlen);
     rec_close(r);
