@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "gemm.h"
 
 extern char **environ;
 
@@ -736,7 +737,10 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen) {
 #define VERSIONS_SQL(base, arg)                                                       \
   "CASE WHEN " arg " IS NULL THEN " base " WHEN json_valid(" arg ") AND json_type(" arg \
   ") = 'object' THEN json_patch(" base ", " arg ") ELSE json_set(" base ", '$.other', " arg ") END"
-#define OUR_VERSIONS "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31)"
+/* blas: the kernels the model's products run on (gemm.h), e.g. the OpenBLAS
+ * core type its DYNAMIC_ARCH build picked or OPENBLAS_CORETYPE forced */
+#define OUR_VERSIONS \
+  "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31, 'blas', ?32)"
 
 int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
                   const char *versions, int64_t *run_id, char *err, size_t errlen) {
@@ -807,6 +811,7 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
   if (versions) sqlite3_bind_text(st, 28, versions, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out_rollback;
@@ -842,6 +847,7 @@ int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *v
   sqlite3_bind_int64(st, 3, run_id);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot update the run info");
     goto out_rollback;
