@@ -82,7 +82,7 @@ $(BUILD)/libpsgd.a: $(LIB_OBJS)
 # main.c refers to the commands weakly, and a weak reference does not pull an
 # object out of an archive: -u names the commands whose modules are complete
 # (engine.c and config.c refer to hw/ strongly, so hw.o is always linked).
-PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw
+PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw cmd_merge
 $(PSGD): $(BUILD)/obj/core/main.o $(BUILD)/libpsgd.a
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/core/main.o $(PSGD_CMDS:%=-Wl,-u,%) $(BUILD)/libpsgd.a \
 	  $(LDLIBS)

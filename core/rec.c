@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "gemm.h"
 
 extern char **environ;
 
@@ -632,6 +633,40 @@ const char *rec_path(const rec *r) { return r->path; }
 
 int rec_schema_version(void) { return REC_SCHEMA_VERSION; }
 
+int rec_inspect(const char *path, int *version, char *err, size_t errlen) {
+  rec r = {0};
+  r.path = (char *)path;
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return psgd_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+  pthread_mutex_lock(&g_open_mu);
+  if (!open_here(path) && precheck(path, err, errlen)) {
+    pthread_mutex_unlock(&g_open_mu);
+    return -1;
+  }
+  /* Read-write (no CREATE) only so that the last close removes the -wal and
+   * -shm files (a read-only connection leaves them behind); query_only keeps
+   * the file unchanged. A write-protected file is opened read-only. */
+  int rc = sqlite3_open_v2(path, &r.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  pthread_mutex_unlock(&g_open_mu);
+  int out = -1;
+  if (rc != SQLITE_OK) {
+    if (r.db) db_err(&r, err, errlen, "cannot open");
+    else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
+    goto out_with_db;
+  }
+  sqlite3_extended_result_codes(r.db, 1);
+  sqlite3_busy_timeout(r.db, REC_BUSY_MS);
+  if (exec(&r, "PRAGMA query_only = 1", "cannot set query_only", err, errlen)) goto out_with_db;
+  db_kind k;
+  if (read_kind(&r, &k, err, errlen) || check_kind(&r, &k, err, errlen)) goto out_with_db;
+  *version = k.version;
+  out = 0;
+out_with_db:
+  sqlite3_close(r.db);
+  return out;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Run lifecycle. */
 
@@ -702,7 +737,10 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen) {
 #define VERSIONS_SQL(base, arg)                                                       \
   "CASE WHEN " arg " IS NULL THEN " base " WHEN json_valid(" arg ") AND json_type(" arg \
   ") = 'object' THEN json_patch(" base ", " arg ") ELSE json_set(" base ", '$.other', " arg ") END"
-#define OUR_VERSIONS "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31)"
+/* blas: the kernels the model's products run on (gemm.h), e.g. the OpenBLAS
+ * core type its DYNAMIC_ARCH build picked or OPENBLAS_CORETYPE forced */
+#define OUR_VERSIONS \
+  "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31, 'blas', ?32)"
 
 int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
                   const char *versions, int64_t *run_id, char *err, size_t errlen) {
@@ -773,6 +811,7 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
   if (versions) sqlite3_bind_text(st, 28, versions, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out_rollback;
@@ -808,6 +847,7 @@ int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *v
   sqlite3_bind_int64(st, 3, run_id);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot update the run info");
     goto out_rollback;
