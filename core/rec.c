@@ -740,6 +740,40 @@ const char *rec_path(const rec *r) { return r->path; }
 
 int rec_schema_version(void) { return REC_SCHEMA_VERSION; }
 
+int rec_inspect(const char *path, int *version, char *err, size_t errlen) {
+  rec r = {0};
+  r.path = (char *)path;
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return psgd_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+  pthread_mutex_lock(&g_open_mu);
+  if (!open_here(path) && precheck(path, err, errlen)) {
+    pthread_mutex_unlock(&g_open_mu);
+    return -1;
+  }
+  /* Read-write (no CREATE) only so that the last close removes the -wal and
+   * -shm files (a read-only connection leaves them behind); query_only keeps
+   * the file unchanged. A write-protected file is opened read-only. */
+  int rc = sqlite3_open_v2(path, &r.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  pthread_mutex_unlock(&g_open_mu);
+  int out = -1;
+  if (rc != SQLITE_OK) {
+    if (r.db) db_err(&r, err, errlen, "cannot open");
+    else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
+    goto out_with_db;
+  }
+  sqlite3_extended_result_codes(r.db, 1);
+  sqlite3_busy_timeout(r.db, REC_BUSY_MS);
+  if (exec(&r, "PRAGMA query_only = 1", "cannot set query_only", err, errlen)) goto out_with_db;
+  db_kind k;
+  if (read_kind(&r, &k, err, errlen) || check_kind(&r, &k, err, errlen)) goto out_with_db;
+  *version = k.version;
+  out = 0;
+out_with_db:
+  sqlite3_close(r.db);
+  return out;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Run lifecycle. */
 

@@ -140,6 +140,12 @@ int rec_run_mark(rec *r, const char *key, run_status status, const char *why, ch
 const char *rec_path(const rec *r);
 int rec_schema_version(void);
 
+/* Checks, without changing the file, what rec_open checks first: path exists,
+ * is an SQLite database that is not truncated, and is ours or empty, with a
+ * schema not newer than this program's. *version is its user_version (0: a
+ * file without our schema yet). 0, or -1 with err naming the file. */
+int rec_inspect(const char *path, int *version, char *err, size_t errlen);
+
 /* ---- Getting a steplog into `steps` ----
  *
  * Post-run (simplest; nothing touches SQLite during the timed region):
