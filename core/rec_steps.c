@@ -433,8 +433,141 @@ static const sqlite3_module steps_module = {
     .xRowid = sv_rowid,
 };
 
+/* ------------------------------------------------------------------------ */
+/* SQL values -> a record, and the aggregate psgd_chunk(...). */
+
+static const char *const field_names[14] = {
+    "step", "finish", "worker", "pu", "t_start_ns", "t_end_ns", "version_read", "version_apply",
+    "staleness", "accepted", "interval", "y", "m", "loss"};
+
+int rec_steps_from_values(void *const *vv, step_rec *s, char *why, size_t whylen) {
+  sqlite3_value *const *v = (sqlite3_value *const *)vv;
+  int64_t x[13];
+  for (int k = 0; k < 13; k++) {
+    int64_t lo = INT64_MIN, hi = INT64_MAX;
+    if (k == 2 || k == 3) lo = INT32_MIN, hi = INT32_MAX;
+    if (k == 9) lo = 0, hi = 255;
+    if (k == 11 || k == 12) lo = 0, hi = UINT32_MAX;
+    int t = sqlite3_value_type(v[k]);
+    if (t != SQLITE_INTEGER || (x[k] = sqlite3_value_int64(v[k])) < lo || x[k] > hi)
+      return fail(why, whylen, "%s is %s", field_names[k],
+                  t == SQLITE_NULL ? "NULL" : "not a valid integer");
+  }
+  memset(s, 0, sizeof *s);
+  int lt = sqlite3_value_type(v[13]);
+  if (lt == SQLITE_NULL) {
+    s->loss = NAN; /* a NaN loss reads as NULL */
+  } else {
+    double d = sqlite3_value_double(v[13]);
+    s->loss = (float)d;
+    if ((lt != SQLITE_FLOAT && lt != SQLITE_INTEGER) || (double)s->loss != d)
+      return fail(why, whylen, "loss %s is not a float", (const char *)sqlite3_value_text(v[13]));
+  }
+  s->step = (uint64_t)x[0];
+  s->finish = (uint64_t)x[1];
+  s->worker = (int32_t)x[2];
+  s->pu = (int32_t)x[3];
+  s->t_start_ns = (uint64_t)x[4];
+  s->t_end_ns = (uint64_t)x[5];
+  s->version_read = (uint64_t)x[6];
+  s->version_apply = (uint64_t)x[7];
+  s->staleness = x[8];
+  s->accepted = (uint8_t)x[9];
+  s->interval = (uint64_t)x[10];
+  s->y = (uint32_t)x[11];
+  s->m = (uint32_t)x[12];
+  return 0;
+}
+
+/* psgd_chunk(seq, step, finish, ..., loss): the chunk of the aggregated rows,
+ * in increasing seq (ties in arrival order); at most REC_STEPS_CHUNK rows. */
+typedef struct {
+  int64_t seq;
+  size_t arrival;
+  step_rec rec;
+} chunk_row;
+
+typedef struct {
+  chunk_row *rows;
+  size_t n;
+  int failed;
+} chunk_agg;
+
+static void agg_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  chunk_agg *a = sqlite3_aggregate_context(ctx, sizeof *a);
+  if (!a) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (a->failed) return;
+  char why[200];
+  if (argc != 15 || sqlite3_value_type(argv[0]) != SQLITE_INTEGER) {
+    a->failed = 1;
+    sqlite3_result_error(ctx, "psgd_chunk(seq, step, finish, worker, pu, t_start_ns, t_end_ns, "
+                         "version_read, version_apply, staleness, accepted, interval, y, m, "
+                         "loss): seq must be an integer", -1);
+    return;
+  }
+  if (a->n == REC_STEPS_CHUNK) {
+    a->failed = 1;
+    snprintf(why, sizeof why, "psgd_chunk: more than %d rows in one chunk (group the rows by "
+             "seq / %d)", REC_STEPS_CHUNK, REC_STEPS_CHUNK);
+    sqlite3_result_error(ctx, why, -1);
+    return;
+  }
+  if (!a->rows && !(a->rows = sqlite3_malloc((int)(sizeof *a->rows * REC_STEPS_CHUNK)))) {
+    a->failed = 1;
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  chunk_row *r = &a->rows[a->n];
+  char w2[160];
+  if (rec_steps_from_values((void *const *)(argv + 1), &r->rec, w2, sizeof w2)) {
+    a->failed = 1;
+    snprintf(why, sizeof why, "psgd_chunk: %s", w2);
+    sqlite3_result_error(ctx, why, -1);
+    return;
+  }
+  r->seq = sqlite3_value_int64(argv[0]);
+  r->arrival = a->n++;
+}
+
+static int cmp_row(const void *x, const void *y) {
+  const chunk_row *a = x, *b = y;
+  if (a->seq != b->seq) return a->seq < b->seq ? -1 : 1;
+  return (a->arrival > b->arrival) - (a->arrival < b->arrival);
+}
+
+static void agg_final(sqlite3_context *ctx) {
+  chunk_agg *a = sqlite3_aggregate_context(ctx, 0);
+  if (!a || a->failed || a->n == 0) {
+    if (a) sqlite3_free(a->rows);
+    if (!a || !a->failed) sqlite3_result_null(ctx);
+    return;
+  }
+  qsort(a->rows, a->n, sizeof *a->rows, cmp_row);
+  step_rec *v = sqlite3_malloc((int)(sizeof *v * a->n));
+  uint8_t *blob = sqlite3_malloc((int)rec_steps_bound(a->n));
+  if (!v || !blob) {
+    sqlite3_free(v);
+    sqlite3_free(blob);
+    sqlite3_free(a->rows);
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for (size_t i = 0; i < a->n; i++) v[i] = a->rows[i].rec;
+  size_t len = rec_steps_encode(v, a->n, blob);
+  sqlite3_result_blob(ctx, blob, (int)len, sqlite3_free);
+  sqlite3_free(v);
+  sqlite3_free(a->rows);
+}
+
 int rec_steps_register(void *db) {
-  return sqlite3_create_module((sqlite3 *)db, "psgd_steps", &steps_module, NULL);
+  int rc = sqlite3_create_module((sqlite3 *)db, "psgd_steps", &steps_module, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function((sqlite3 *)db, "psgd_chunk", 15, SQLITE_UTF8, NULL, NULL,
+                                 agg_step, agg_final);
+  return rc;
 }
 
 #ifdef REC_STEPS_LOADABLE
@@ -472,7 +605,13 @@ const char rec_steps_view_sql[] =
     " s.worker AS worker, s.pu AS pu, s.t_start_ns AS t_start_ns, s.t_end_ns AS t_end_ns,"
     " s.version_read AS version_read, s.version_apply AS version_apply,"
     " s.staleness AS staleness, s.accepted AS accepted, s.interval AS interval, s.y AS y,"
-    " s.m AS m, s.loss AS loss FROM step_chunks c, psgd_steps(c.data) s";
+    " s.m AS m, s.loss AS loss FROM step_chunks c, psgd_steps(c.data) s;"
+    /* a row inserted into the view becomes a chunk of its own */
+    "CREATE TRIGGER steps_insert INSTEAD OF INSERT ON steps BEGIN"
+    " INSERT INTO step_chunks (run_id, n, data) SELECT NEW.run_id, 1, psgd_chunk(0, NEW.step,"
+    " NEW.finish, NEW.worker, NEW.pu, NEW.t_start_ns, NEW.t_end_ns, NEW.version_read,"
+    " NEW.version_apply, NEW.staleness, NEW.accepted, NEW.interval, NEW.y, NEW.m, NEW.loss);"
+    " END";
 
 static int db_fail(sqlite3 *db, const char *path, char *err, size_t errlen, const char *what) {
   return fail(err, errlen, "%s: %s: %s", path, what, sqlite3_errmsg(db));
@@ -542,20 +681,8 @@ void rec_steps_writer_free(rec_steps_writer *w) {
   memset(w, 0, sizeof *w);
 }
 
-/* Column k of an old steps row as an integer in [lo, hi]; -1 otherwise. */
-static int old_int(sqlite3_stmt *st, int k, int64_t lo, int64_t hi, int64_t *out) {
-  if (sqlite3_column_type(st, k) != SQLITE_INTEGER) return -1;
-  int64_t x = sqlite3_column_int64(st, k);
-  if (x < lo || x > hi) return -1;
-  *out = x;
-  return 0;
-}
-
-int rec_steps_upgrade_v1(void *vdb, const char *path, char *err, size_t errlen) {
+int rec_steps_upgrade_rows(void *vdb, const char *path, char *err, size_t errlen) {
   sqlite3 *db = vdb;
-  static const char *const names[] = {"run_id", "step", "finish", "worker", "pu", "t_start_ns",
-                                      "t_end_ns", "version_read", "version_apply", "staleness",
-                                      "accepted", "interval", "y", "m"};
   sqlite3_stmt *st = NULL;
   rec_steps_writer w = {0};
   int out = -1;
@@ -570,49 +697,20 @@ int rec_steps_upgrade_v1(void *vdb, const char *path, char *err, size_t errlen) 
   int64_t run = 0;
   int have_run = 0, rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t x[14];
-    for (int k = 0; k < 14; k++) {
-      int64_t lo = INT64_MIN, hi = INT64_MAX;
-      if (k == 3 || k == 4) lo = INT32_MIN, hi = INT32_MAX;
-      if (k == 10) lo = 0, hi = 255;
-      if (k == 12 || k == 13) lo = 0, hi = UINT32_MAX;
-      if (old_int(st, k, lo, hi, &x[k])) {
-        fail(err, errlen, "%s: schema upgrade refused: steps row %lld: %s is %s, which the "
-             "new layout cannot keep exactly; the database is unchanged (use the psgd that "
-             "wrote it)", path, (long long)sqlite3_column_int64(st, 15), names[k],
-             sqlite3_column_type(st, k) == SQLITE_NULL ? "NULL" : "not a valid integer");
-        goto cleanup;
-      }
+    sqlite3_value *val[14];
+    for (int k = 0; k < 14; k++) val[k] = sqlite3_column_value(st, k + 1);
+    step_rec s;
+    char why[160];
+    if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || rec_steps_from_values((void *const *)val, &s, why, sizeof why)) {
+      fail(err, errlen, "%s: schema upgrade refused: steps row %lld: %s, which the new layout "
+           "cannot keep exactly; the database is unchanged (use the psgd that wrote it)", path,
+           (long long)sqlite3_column_int64(st, 15),
+           sqlite3_column_type(st, 0) != SQLITE_INTEGER ? "run_id is not an integer" : why);
+      goto cleanup;
     }
-    step_rec s = {0};
-    int lt = sqlite3_column_type(st, 14);
-    if (lt == SQLITE_NULL) {
-      s.loss = NAN; /* a NaN loss was stored as NULL */
-    } else {
-      double d = sqlite3_column_double(st, 14);
-      s.loss = (float)d;
-      if ((lt != SQLITE_FLOAT && lt != SQLITE_INTEGER) || (double)s.loss != d) {
-        fail(err, errlen, "%s: schema upgrade refused: steps row %lld: loss %s is not a "
-             "float; the database is unchanged (use the psgd that wrote it)", path,
-             (long long)sqlite3_column_int64(st, 15), (const char *)sqlite3_column_text(st, 14));
-        goto cleanup;
-      }
-    }
-    s.step = (uint64_t)x[1];
-    s.finish = (uint64_t)x[2];
-    s.worker = (int32_t)x[3];
-    s.pu = (int32_t)x[4];
-    s.t_start_ns = (uint64_t)x[5];
-    s.t_end_ns = (uint64_t)x[6];
-    s.version_read = (uint64_t)x[7];
-    s.version_apply = (uint64_t)x[8];
-    s.staleness = x[9];
-    s.accepted = (uint8_t)x[10];
-    s.interval = (uint64_t)x[11];
-    s.y = (uint32_t)x[12];
-    s.m = (uint32_t)x[13];
-    if (have_run && x[0] != run && rec_steps_flush(&w, db, path, run, err, errlen)) goto cleanup;
-    run = x[0];
+    int64_t x0 = sqlite3_column_int64(st, 0);
+    if (have_run && x0 != run && rec_steps_flush(&w, db, path, run, err, errlen)) goto cleanup;
+    run = x0;
     have_run = 1;
     if (rec_steps_put(&w, db, path, run, &s, 1, err, errlen)) goto cleanup;
   }

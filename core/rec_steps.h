@@ -1,6 +1,6 @@
 /* rec_steps.h - the compact storage of step records in results.db.
  *
- * Layout (schema version 2). Step records are stored in table step_chunks,
+ * Layout (schema version 3). Step records are stored in table step_chunks,
  * one row per chunk of up to REC_STEPS_CHUNK records of one run:
  *   step_chunks(chunk_id INTEGER PRIMARY KEY, run_id, n, data BLOB)
  * `data` holds the records column by column, each column as residuals against
@@ -27,7 +27,22 @@
  * which decodes one chunk; records come out in the order they were written.
  * psgd registers psgd_steps on every SQLite connection it opens; the sqlite3
  * shell loads it with `.load build/psgd_steps` (the loadable extension built
- * from this module). */
+ * from this module).
+ *
+ * Writing steps in SQL: the aggregate psgd_chunk(seq, step, finish, worker,
+ * pu, t_start_ns, t_end_ns, version_read, version_apply, staleness, accepted,
+ * interval, y, m, loss) encodes up to REC_STEPS_CHUNK rows, in increasing seq,
+ * into one chunk; `INSERT INTO steps` (a trigger on the view) stores each row
+ * as a chunk of its own. To change a run's steps: copy them to a table, change
+ * that, delete the run's chunks and insert the table back, e.g.
+ *   CREATE TEMP TABLE t AS SELECT * FROM steps WHERE run_id = 3;
+ *   UPDATE t SET ...;
+ *   DELETE FROM step_chunks WHERE run_id = 3;
+ *   INSERT INTO step_chunks (run_id, n, data) SELECT run_id, count(*),
+ *     psgd_chunk(rowid, step, finish, worker, pu, t_start_ns, t_end_ns,
+ *                version_read, version_apply, staleness, accepted, interval,
+ *                y, m, loss)
+ *     FROM t GROUP BY run_id, (rowid - 1) / 4096; */
 #ifndef PSGD_REC_STEPS_H
 #define PSGD_REC_STEPS_H
 
@@ -73,18 +88,23 @@ int rec_steps_flush(rec_steps_writer *w, void *db, const char *path, int64_t run
 void rec_steps_discard(rec_steps_writer *w);
 void rec_steps_writer_free(rec_steps_writer *w);
 
-/* Schema upgrade 1 -> 2, inside the caller's write transaction, after
+/* Schema upgrade 2 -> 3, inside the caller's write transaction, after
  * step_chunks exists: converts every row of the old table `steps` (in
  * (run_id, rowid) order) into chunks, drops the table and creates the view
  * `steps`. -1 if a row cannot be kept exactly (a NULL or non-integer where
  * an integer belongs, a value out of its field's range, a loss that is not a
  * float): the upgrade is then refused and the database left as it was. */
-int rec_steps_upgrade_v1(void *db, const char *path, char *err, size_t errlen);
+int rec_steps_upgrade_rows(void *db, const char *path, char *err, size_t errlen);
 
-/* The view `steps` (also created by rec_steps_upgrade_v1). */
+/* The view `steps` (also created by rec_steps_upgrade_rows). */
 extern const char rec_steps_view_sql[];
 
-/* Registers psgd_steps on db (an sqlite3 *). SQLITE_OK or an SQLite code. */
+/* The 14 SQL values step, finish, ..., loss (sqlite3_value *) as a record:
+ * integers in their field's range, loss NULL (NaN) or a float. -1 with the
+ * reason in why otherwise. */
+int rec_steps_from_values(void *const *v, step_rec *s, char *why, size_t whylen);
+
+/* Registers psgd_steps and psgd_chunk on db (an sqlite3 *). SQLITE_OK or an SQLite code. */
 int rec_steps_register(void *db);
 
 /* Makes psgd_steps available on every connection this process opens from now

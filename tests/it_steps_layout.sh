@@ -1,6 +1,6 @@
 #!/bin/sh
 # it_steps_layout.sh - the figures are the same PNGs from the old step layout
-# (schema 1: one steps row per step) and from the chunked one (schema 2), on
+# (one steps row per step) and from the chunked one (schema 3 on), on
 # the same runs. Tiny real runs (synthetic data) of stand-ins for the figure
 # 1-3 experiments are recorded (chunked); a copy is turned back into the old
 # layout with the old DDL (same rows, same order); every figure is plotted
@@ -60,7 +60,9 @@ check chunked_layout "$(q "$tmp/new1.db" "SELECT type FROM sqlite_master WHERE n
 # A: the chunked databases
 for n in 1 2 3; do cp "$tmp/new$n.db" "$tmp/db/f$n.db"; done
 plot_all "$tmp/A"
-# B: the same rows in the old layout (the shipped schema-1 DDL of steps)
+# B: the same rows in the old layout (the DDL of steps before chunks; the
+# schema version before the chunks' upgrade)
+v=$(q "$tmp/new1.db" "PRAGMA user_version")
 for n in 1 2 3; do
   q "$tmp/db/f$n.db" "CREATE TEMP TABLE t AS SELECT * FROM steps; DROP VIEW steps;
     CREATE TABLE steps (
@@ -68,17 +70,17 @@ for n in 1 2 3; do
       t_start_ns INTEGER, t_end_ns INTEGER, version_read INTEGER, version_apply INTEGER,
       staleness INTEGER, accepted INTEGER, interval INTEGER, y INTEGER, m INTEGER, loss REAL);
     CREATE INDEX steps_run ON steps(run_id);
-    INSERT INTO steps SELECT * FROM t; DROP TABLE step_chunks; PRAGMA user_version = 1;
-    PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
+    INSERT INTO steps SELECT * FROM t; DROP TABLE step_chunks;
+    PRAGMA user_version = $((v - 1)); PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
 done
-check old_layout "$(q "$tmp/db/f1.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f1.db" "PRAGMA user_version")" "table 1"
+check old_layout "$(q "$tmp/db/f1.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f1.db" "PRAGMA user_version")" "table $((v - 1))"
 check old_layout_rows "$(rows "$tmp/db/f3.db" | md5sum)" "$(rows "$tmp/new3.db" | md5sum)"
 plot_all "$tmp/B"
 # C: the old-layout copies after psgd upgraded them on open
 for n in 1 2 3; do
   "$PSGD" run "$tmp/figure$n.cfg" --db "$tmp/db/f$n.db" > "$tmp/up$n.out" 2>&1
   check "figure${n}_upgrade_open" "$? $(grep -c '0 ran' "$tmp/up$n.out")" "0 1"
-  check "figure${n}_upgraded" "$(q "$tmp/db/f$n.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f$n.db" "PRAGMA user_version")" "view 2"
+  check "figure${n}_upgraded" "$(q "$tmp/db/f$n.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f$n.db" "PRAGMA user_version")" "view $v"
   check "figure${n}_upgraded_rows" "$(rows "$tmp/db/f$n.db" | md5sum)" "$(rows "$tmp/new$n.db" | md5sum)"
 done
 plot_all "$tmp/C"

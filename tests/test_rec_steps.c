@@ -209,8 +209,51 @@ static void test_written_rows_read_back(void **state) {
   assert_int_equal(q_int(t.db, sql), (int64_t)n);
   snprintf(sql, sizeof sql, "SELECT sum(step) FROM steps WHERE run_id = %lld", (long long)id2);
   assert_int_equal(q_int(t.db, sql), (int64_t)(n * (n - 1) / 2));
+  /* steps written in SQL: the documented edit of a run (rec_steps.h), and an
+   * INSERT into the view */
+  snprintf(sql, sizeof sql, "SELECT sum(staleness) FROM steps WHERE run_id = %lld", (long long)id);
+  int64_t stale_before = q_int(t.db, sql);
+  char edit[1024];
+  snprintf(edit, sizeof edit,
+           "CREATE TEMP TABLE t AS SELECT * FROM steps WHERE run_id = %lld;"
+           "UPDATE t SET staleness = step %% 90 WHERE accepted;"
+           "DELETE FROM step_chunks WHERE run_id = %lld;"
+           "INSERT INTO step_chunks (run_id, n, data) SELECT run_id, count(*),"
+           " psgd_chunk(rowid, step, finish, worker, pu, t_start_ns, t_end_ns, version_read,"
+           " version_apply, staleness, accepted, interval, y, m, loss)"
+           " FROM t GROUP BY run_id, (rowid - 1) / 4096;",
+           (long long)id, (long long)id);
+  assert_int_equal(q_exec(t.db, edit), SQLITE_OK);
+  assert_int_equal(read_view(t.db, id, w, n + 1), n);
+  int64_t want = 0;
+  for (size_t i = 0; i < n; i++) {
+    step_rec e = v[i];
+    if (e.accepted) e.staleness = (int64_t)(e.step % 90);
+    want += e.staleness;
+    assert_true(same_rec(&e, &w[i]) || isnan(v[i].loss));
+  }
+  assert_int_equal(q_int(t.db, sql), want);
+  assert_true(want != stale_before);
+  snprintf(edit, sizeof edit,
+           "INSERT INTO steps VALUES (%lld, 99999, 1, 2, 3, 4, 5, 6, 7, 1, 1, 8, 9, 10, 0.5)",
+           (long long)id);
+  assert_int_equal(q_exec(t.db, edit), SQLITE_OK);
+  snprintf(edit, sizeof edit, "SELECT finish + worker + pu + t_start_ns + t_end_ns + version_read"
+           " + version_apply + staleness + accepted + interval + y + m + loss * 2 FROM steps"
+           " WHERE run_id = %lld AND step = 99999", (long long)id);
+  assert_int_equal(q_int(t.db, edit), 1 + 2 + 3 + 4 + 5 + 6 + 7 + 1 + 1 + 8 + 9 + 10 + 1);
+  /* a value the layout cannot keep is refused */
+  snprintf(edit, sizeof edit,
+           "INSERT INTO steps VALUES (%lld, 1, 1, 2, 3, 4, 5, 6, 7, 1, 1, 8, 9, 10, 0.1)",
+           (long long)id);
+  assert_int_equal(q_exec(t.db, edit), SQLITE_ERROR);
+  snprintf(edit, sizeof edit,
+           "INSERT INTO steps VALUES (%lld, 1, 1, NULL, 3, 4, 5, 6, 7, 1, 1, 8, 9, 10, 0.5)",
+           (long long)id);
+  assert_int_equal(q_exec(t.db, edit), SQLITE_ERROR);
   /* a damaged chunk is an error, never rows */
-  assert_int_equal(q_exec(t.db, "UPDATE step_chunks SET data = x'0101' WHERE chunk_id = 1"),
+  assert_int_equal(q_exec(t.db, "UPDATE step_chunks SET data = x'0101' WHERE chunk_id = "
+                          "(SELECT min(chunk_id) FROM step_chunks)"),
                    SQLITE_OK);
   assert_int_equal(q_int(t.db, "SELECT count(*) FROM steps"), INT64_MIN);
   rec_close(r);
