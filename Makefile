@@ -9,7 +9,7 @@
 
 CC      ?= gcc
 BUILD   ?= build
-PKGS    := hwloc openblas sqlite3 libconfig zlib
+PKGS    := hwloc openblas libxsmm sqlite3 libconfig zlib
 WERROR  ?=
 OPT     ?= -O3
 SAN     ?=
@@ -32,7 +32,7 @@ PSGD       := $(BUILD)/psgd
 
 DEB_PKGS := build-essential pkg-config libhwloc-dev hwloc libopenblas-dev libsqlite3-dev \
             sqlite3 gnuplot-nox libconfig-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist \
-            ca-certificates curl
+            ca-certificates curl libxsmm-dev
 
 .PHONY: all deps bench-deps test check-asan check-tsan check-sanitize bench data clean
 all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)
