@@ -333,8 +333,11 @@ static void test_blas_selfcheck(void **state) {
   if (rc) fprintf(stderr, "%s\n", err);
   assert_int_equal(rc, 0);
   printf("# BLAS self-check: %.1f ms (%s)\n", ms, gemm_kernel_name());
-  /* milliseconds, with room for a loaded 2-core machine */
+  /* milliseconds, with room for a loaded 2-core machine; sanitizer builds
+   * run the reference loop ~50x slower (1.4 s measured under TSan) */
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   assert_true(ms < 1000.0);
+#endif
   /* once per process: the second call answers from memory */
   t0 = psgd_now_ns();
   assert_int_equal(gemm_selfcheck(err, sizeof err), 0);
