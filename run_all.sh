@@ -4,7 +4,7 @@
 #   ./run_all.sh [--scale quick|paper] [--db PATH] [--timeout S] [--retry-failed]
 #                [--dry-run] [--no-figures]
 #   ./run_all.sh --slurm [--scale S] [--db PATH] [--partition P] [--runs-per-task N]
-#                [--dry-run]
+#                [--cores N] [--dry-run]
 #
 # Experiments: experiments/*.cfg, except base.cfg, files whose name starts
 # with '_', files that another experiment file @includes (shared fragments),
@@ -16,8 +16,9 @@
 # --slurm: instead of running, submits each experiment as a Slurm job array
 # with `psgd slurm FILE --submit` (what is finished in PATH or its shards is
 # not submitted again); each experiment's merge job also waits for the
-# previous one, so merges into PATH never overlap. --dry-run only writes the
-# job scripts. Figures: run `make figures` once the merge jobs are done.
+# previous one, so merges into PATH never overlap. --cores N: the CPUs of one
+# compute node (psgd slurm --help). --dry-run only writes the job scripts.
+# Figures: run `make figures` once the merge jobs are done.
 # Exit status: 0 all good, 1 something failed, 130 interrupted.
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -31,6 +32,7 @@ figures=1
 slurm=
 partition=
 per_task=
+cores=
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) scale=${2:?--scale needs quick or paper}; shift 2 ;;
@@ -47,7 +49,9 @@ while [ $# -gt 0 ]; do
     --partition=*) partition=${1#--partition=}; shift ;;
     --runs-per-task) per_task=${2:?--runs-per-task needs a number}; shift 2 ;;
     --runs-per-task=*) per_task=${1#--runs-per-task=}; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cores) cores=${2:?--cores needs a number}; shift 2 ;;
+    --cores=*) cores=${1#--cores=}; shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,8 +59,8 @@ done
 if [ -n "$slurm" ] && { [ -n "$timeout" ] || [ -n "$retry" ]; }; then
   echo "run_all.sh: --timeout and --retry-failed are not supported with --slurm" >&2; exit 2
 fi
-if [ -z "$slurm" ] && { [ -n "$partition" ] || [ -n "$per_task" ]; }; then
-  echo "run_all.sh: --partition and --runs-per-task go with --slurm" >&2; exit 2
+if [ -z "$slurm" ] && { [ -n "$partition" ] || [ -n "$per_task" ] || [ -n "$cores" ]; }; then
+  echo "run_all.sh: --partition, --runs-per-task and --cores go with --slurm" >&2; exit 2
 fi
 
 # PSGD may name a prebuilt binary (tests do); otherwise build it
@@ -103,7 +107,7 @@ for f in experiments/*.cfg; do
   if [ -n "$slurm" ]; then
     # shellcheck disable=SC2086  # the optional flags are single words or empty
     out=$("$PSGD" slurm "$f" --scale "$scale" --db "$db" ${partition:+--partition "$partition"} \
-          ${per_task:+--runs-per-task "$per_task"} ${after:+--after "$after"} \
+          ${per_task:+--runs-per-task "$per_task"} ${cores:+--cores "$cores"} ${after:+--after "$after"} \
           $( [ -z "$dry" ] && echo --submit) 2>&1)
     rc=$?
     echo "$out"

@@ -336,6 +336,12 @@ int cmd_slurm(int argc, char **argv) {
     fprintf(stderr, "psgd: out of memory\n");
     goto out;
   }
+  /* The database's folder may not exist yet (psgd run creates it too). */
+  char dbdir[PATH_MAX];
+  if (pathf(dbdir, sizeof dbdir, "%s", a.db) == 0 && mkdirs(dirname(dbdir)) != 0) {
+    fprintf(stderr, "psgd: cannot create the folder of %s: %s\n", a.db, strerror(errno));
+    goto out;
+  }
   ssize_t n = readlink("/proc/self/exe", p->psgd, sizeof p->psgd - 1);
   if (n <= 0 || !realpath(a.file, p->file) || abs_path(a.db, p->db, sizeof p->db) ||
       !getcwd(p->cwd, sizeof p->cwd)) {
@@ -427,8 +433,9 @@ int cmd_slurm(int argc, char **argv) {
   printf("psgd slurm: %d array tasks of up to %d runs, --cpus-per-task=%d", n_tasks,
          a.runs_per_task, cpus);
   if (n_over)
-    printf(" (%d runs have more threads than %d cores: oversubscribed as at this scale, given "
-           "all %d)", n_over, e->n_cores, e->n_cores);
+    printf(" (%d runs have more threads than %d cores: given all %d, oversubscribed as the "
+           "quick scale means to be; if not meant so, give --cores N, the CPUs of a compute "
+           "node)", n_over, e->n_cores, e->n_cores);
   if (time_s > 0) printf(", --time=%ld min\n", (long)ceil(time_s / 60.0));
   else printf(", no --time (a run without stop.seconds or timeout: the partition's limit)\n");
   printf("psgd slurm: wrote %s, %s, %s (shards and logs there)\n", f_array, f_merge, f_submit);
