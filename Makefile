@@ -61,7 +61,7 @@ PSGD       := $(BUILD)/psgd
 # packages (what `make deps` adds to a bare machine; CI purges them first).
 TOOLCHAIN_PKGS := build-essential pkg-config ca-certificates curl
 DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-nox libconfig-dev \
-            libcmocka-dev zlib1g-dev dataset-fashion-mnist
+            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver
 
 .PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
 all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)

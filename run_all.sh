@@ -12,13 +12,14 @@
 # with `psgd run FILE --scale S --db PATH`; runs already finished in the
 # database are skipped, so running this again resumes where it stopped.
 # Figures: `make figures SCALE=S DB=PATH` when plots/figures.mk defines it.
+# Then the report: `make report DB=PATH` (results/report/index.html and .pdf).
 # Ends with a summary of what ran, was skipped, failed, and the total time.
 # --slurm: instead of running, submits each experiment as a Slurm job array
 # with `psgd slurm FILE --submit` (what is finished in PATH or its shards is
 # not submitted again); each experiment's merge job also waits for the
 # previous one, so merges into PATH never overlap. --cores N: the CPUs of one
 # compute node (psgd slurm --help). --dry-run only writes the job scripts.
-# Figures: run `make figures` once the merge jobs are done.
+# Figures and report: `make figures`, `make report` once the merge jobs are done.
 # Exit status: 0 all good, 1 something failed, 130 interrupted.
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
     --runs-per-task=*) per_task=${1#--runs-per-task=}; shift ;;
     --cores) cores=${2:?--cores needs a number}; shift 2 ;;
     --cores=*) cores=${1#--cores=}; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -164,12 +165,29 @@ if [ "$figures" = 1 ] && [ "$interrupted" = 0 ]; then
   fi
 fi
 
+# The report: one page with every figure, claim and verdict (plots/mk/report.mk).
+rep_status="skipped (interrupted)"
+if [ "$interrupted" = 0 ]; then
+  if [ -n "$slurm" ]; then
+    rep_status="not made with --slurm: once the merge jobs are done, make report DB=$db"
+  elif [ -n "$dry" ]; then
+    rep_status="skipped (--dry-run)"
+  elif [ -f plots/mk/report.mk ]; then
+    echo "== report (make report DB=$db)"
+    if make report DB="$db"; then rep_status="ok: results/report/index.html and report.pdf"
+    else rep_status="FAILED"; n_fail=$((n_fail + 1)); fi
+  else
+    rep_status="skipped (no plots/mk/report.mk)"
+  fi
+fi
+
 total=$(( $(now) - t_start ))
 echo
 echo "== summary: scale $scale, database $db, total $(dur "$total")"
 [ "$n_exp" = 0 ] && echo "no experiment files in experiments/"
 cat "$summary"
 echo "figures: $fig_status"
+echo "report: $rep_status"
 [ "$interrupted" = 1 ] && echo "INTERRUPTED: run ./run_all.sh again to resume"
 rm -f "$summary"
 if [ "$interrupted" = 1 ]; then exit 130; fi
