@@ -277,6 +277,10 @@ static long copy_rows(conn *o, conn *in, sqlite3_stmt **sel, int64_t in_id, int6
     if (t->kind != T_PER_RUN) continue;
     sqlite3_stmt *s = sel[i];
     sqlite3_bind_int64(s, 1, in_id);
+    /* A row of step_chunks holds n steps: count steps, not chunks. */
+    int n_col = -1;
+    for (int j = 0; !strcmp(t->name, "step_chunks") && j < t->n_cols; j++)
+      if (!strcmp(t->cols[j], "n")) n_col = j;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       sqlite3_bind_int64(t->ins, 1, out_id);
@@ -287,7 +291,7 @@ static long copy_rows(conn *o, conn *in, sqlite3_stmt **sel, int64_t in_id, int6
         sqlite3_reset(s);
         return sql_err(o, err, errlen, "cannot copy a row");
       }
-      n++;
+      n += n_col >= 0 ? (long)sqlite3_column_int64(s, n_col) : 1;
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sql_err(in, err, errlen, "cannot read a run's rows");
@@ -500,9 +504,9 @@ static int check_version(const char *path, const char *what, int allow_empty, ch
     return psgd_err(err, errlen, "%s: %s is not a psgd results database yet (no schema): "
                     "nothing to merge from it", path, what);
   return psgd_err(err, errlen, "%s: %s has schema version %d, this psgd writes version %d: "
-                  "merge works on one schema version only; open it once with this psgd "
-                  "(e.g. psgd list FILE --db %s) to upgrade it, then merge", path, what, v,
-                  rec_schema_version(), path);
+                  "merge works on one schema version only; upgrade it by opening it once with "
+                  "this psgd (psgd run FILE --db %s --only key=none runs nothing), then merge",
+                  path, what, v, rec_schema_version(), path);
 }
 
 int merge_dbs(const char *out, const char *const *in, int n_in, merge_stats *per_in, char *err,
