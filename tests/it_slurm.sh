@@ -168,7 +168,10 @@ ck same_keys_status "$(q merged.db "SELECT group_concat(key || ':' || status, ' 
 # the four runs of submission 1 were not run again
 ck first_runs_kept "$(q merged.db "SELECT key || started_at FROM runs WHERE key IN
   (SELECT key FROM runs ORDER BY run_id LIMIT 4) ORDER BY key")" "$before"
-ck no_orphans "$(q merged.db "SELECT count(*) FROM steps WHERE run_id NOT IN (SELECT run_id FROM runs)")" 0
+# steps is a view over step_chunks (read through psgd's SQL function): check the table
+ck no_orphans "$(q merged.db "SELECT (SELECT count(*) FROM step_chunks WHERE run_id NOT IN (SELECT
+  run_id FROM runs)) + (SELECT count(*) FROM evals WHERE run_id NOT IN (SELECT run_id FROM runs))")" 0
+ck steps_kept "$(q merged.db "SELECT count(*) FROM runs WHERE run_id NOT IN (SELECT run_id FROM step_chunks)")" 0
 ck evals_kept "$(q merged.db "SELECT count(*) FROM runs WHERE run_id NOT IN (SELECT run_id FROM evals)")" 0
 # each run records its allocation: job, array task, node, CPUs
 ck alloc_recorded "$(q merged.db "SELECT count(*) FROM runs WHERE json_extract(alloc, '$.array_job')
