@@ -267,6 +267,17 @@ while IFS='|' read -r name exp caption; do
 datasets $(q "SELECT group_concat(DISTINCT dataset) FROM runs WHERE experiment = '$exp';"), threads $(q "SELECT min(threads) || '-' || max(threads) FROM runs WHERE experiment = '$exp';"),
 clock $(q "SELECT group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real')) FROM runs WHERE experiment = '$exp';"),
 started $(q "SELECT min(started_at) || ' to ' || max(started_at) FROM runs WHERE experiment = '$exp';").</p>"
+    # where the runs ran: host and CPU, hwloc topology (objects counted in the
+    # recorded XML), commits, library versions (the engine key aside)
+    echo "<p class=\"small\">Machine: $(e "$(q "WITH t AS (SELECT host, cpu_model, topology_xml AS x, git_commit, versions FROM runs WHERE experiment = '$exp'),
+      c AS (SELECT DISTINCT host || ' (' || coalesce(cpu_model, '?') || '): ' ||
+              ((length(x) - length(replace(x, 'type=\"Package\"', ''))) / 14) || ' package(s), ' ||
+              ((length(x) - length(replace(x, 'type=\"NUMANode\"', ''))) / 15) || ' NUMA node(s), ' ||
+              ((length(x) - length(replace(x, 'type=\"Core\"', ''))) / 11) || ' cores, ' ||
+              ((length(x) - length(replace(x, 'type=\"PU\"', ''))) / 9) || ' PUs' AS m FROM t)
+      SELECT coalesce((SELECT group_concat(m, '; ') FROM c), 'no topology recorded') || '. Commit(s): ' ||
+             (SELECT group_concat(DISTINCT substr(coalesce(git_commit, '?'), 1, 12)) FROM t) || '. Versions: ' ||
+             (SELECT group_concat(DISTINCT coalesce(json_remove(versions, '\$.engine'), '?')) FROM t) || '.';")")</p>"
     n_bad=$(q "SELECT count(*) FROM runs WHERE experiment = '$exp' AND status NOT IN ('ok', 'converged', 'diverged');")
     if [ "$n_bad" != 0 ]; then
       echo "<p>Failed or unfinished runs ($n_bad):</p><table>"
