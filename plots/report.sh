@@ -265,7 +265,7 @@ while IFS='|' read -r name exp caption; do
   else
     echo "<p>Runs of experiment <code>$exp</code>: $(q "SELECT group_concat(n || ' ' || status, ', ') FROM (SELECT status, count(*) AS n FROM runs WHERE experiment = '$exp' GROUP BY status ORDER BY status);");
 datasets $(q "SELECT group_concat(DISTINCT dataset) FROM runs WHERE experiment = '$exp';"), threads $(q "SELECT min(threads) || '-' || max(threads) FROM runs WHERE experiment = '$exp';"),
-clock $(q "SELECT group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real')) FROM runs WHERE experiment = '$exp';"),
+clock $(e "$(q "SELECT group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real') || coalesce(' (step time ' || json_extract(spec, '\$.step_time') || ')', '')) FROM runs WHERE experiment = '$exp';")"),
 started $(q "SELECT min(started_at) || ' to ' || max(started_at) FROM runs WHERE experiment = '$exp';").</p>"
     # where the runs ran: host and CPU, hwloc topology (objects counted in the
     # recorded XML), commits, library versions (the engine key aside)
@@ -299,7 +299,7 @@ echo '<h2 id="runs">All runs, per experiment</h2><table>'
 qhtml "SELECT experiment, count(*) AS runs, group_concat(DISTINCT status) AS statuses,
   sum(status IN ('ok', 'converged', 'diverged')) AS finished, sum(status NOT IN ('ok', 'converged', 'diverged')) AS failed,
   group_concat(DISTINCT dataset) AS datasets, min(threads) || '-' || max(threads) AS threads,
-  group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real')) AS clock,
+  group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real') || coalesce(' (step time ' || json_extract(spec, '\$.step_time') || ')', '')) AS clock,
   min(started_at) AS first, max(started_at) AS last
   FROM runs GROUP BY experiment ORDER BY experiment;"
 echo '</table>'
