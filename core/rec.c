@@ -381,6 +381,13 @@ static int precheck(const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) != 0) return 0; /* SQLite creates it (or says why it cannot) */
   if (S_ISDIR(st.st_mode)) return psgd_err(err, errlen, "%s: is a directory, not a database", path);
+  if (!S_ISREG(st.st_mode))
+    return psgd_err(err, errlen, "%s: not a regular file (%s), not a database: give a file name",
+                    path, S_ISCHR(st.st_mode)    ? "a character device"
+                          : S_ISBLK(st.st_mode)  ? "a block device"
+                          : S_ISFIFO(st.st_mode) ? "a FIFO"
+                          : S_ISSOCK(st.st_mode) ? "a socket"
+                                                 : "a special file");
   if (st.st_size == 0) return 0;      /* SQLite treats an empty file as a new database */
   FILE *f = fopen(path, "rb");
   if (!f) return psgd_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
@@ -726,6 +733,36 @@ static rec *open_impl(const char *path, int may_create, char *err, size_t errlen
 out_with_rec:
   rec_close(r);
   return NULL;
+}
+
+int rec_probe(const char *path, char *err, size_t errlen) {
+  pthread_once(&g_host_once, host_init);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT) return 0;
+    return psgd_err(err, errlen, "%s: %s", path, strerror(errno));
+  }
+  pthread_mutex_lock(&g_open_mu);
+  int bad = !open_here(path) && precheck(path, err, errlen);
+  pthread_mutex_unlock(&g_open_mu);
+  if (bad) return -1;
+  if (st.st_size == 0) return 0;
+  rec r0;
+  memset(&r0, 0, sizeof r0);
+  r0.path = (char *)path;
+  int rc = sqlite3_open_v2(path, &r0.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    if (r0.db) db_err(&r0, err, errlen, "cannot open");
+    else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
+    sqlite3_close(r0.db);
+    return -1;
+  }
+  sqlite3_extended_result_codes(r0.db, 1);
+  sqlite3_busy_timeout(r0.db, 5000);
+  db_kind k;
+  int out = read_kind(&r0, &k, err, errlen) || check_kind(&r0, &k, err, errlen) ? -1 : 0;
+  sqlite3_close(r0.db);
+  return out;
 }
 
 void rec_close(rec *r) {

@@ -78,6 +78,13 @@ rec *rec_open(const char *path, char *err, size_t errlen);
 rec *rec_open_existing(const char *path, char *err, size_t errlen);
 void rec_close(rec *r);
 
+/* The checks of rec_open without writing anything (for readers such as
+ * `psgd list`): 0 if path is absent, empty, or a psgd results database this
+ * program can read; -1 with the same messages as rec_open otherwise (a
+ * directory, device or FIFO, a file that is not SQLite, truncated, another
+ * program's database, a newer schema). */
+int rec_probe(const char *path, char *err, size_t errlen);
+
 /* 1 if a run with this key has a final status (ok, converged, diverged,
  * timeout, crashed), 0 if absent or unfinished (running, interrupted), -1 on
  * error. (The runner's --retry-failed redoes timeout/crashed runs.) */
