@@ -192,6 +192,7 @@ th { background: #f2f2f2; } table.claims td:nth-child(4) { white-space: nowrap; 
 details pre, pre { background: #f7f7f7; padding: .5em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-style: italic; margin: .3em 0; } .small { font-size: 12px; color: #555; }
+p.rule { font-size: 12px; color: #333; margin: .3em 0; }
 @media print { body { max-width: none; font-size: 11px; } figure { break-inside: avoid; } h2 { break-before: auto; } }
 </style></head><body>
 <h1>psgd: what the paper and the thesis claim, and what this database says</h1>
@@ -205,8 +206,8 @@ Claims: $n_claims; verdicts: <span class="holds">&nbsp;holds $n_holds&nbsp;</spa
 <span class="differs">&nbsp;differs $n_differs&nbsp;</span>
 <span class="scale">&nbsp;not run at this scale $n_scale&nbsp;</span>
 <span class="notrun">&nbsp;not run $n_notrun&nbsp;</span> (one verdict per claim and scale).</p>
-<p class="small">Verdicts: <b>holds</b> / <b>differs</b>: the claim's rule (shown with its query under
-each claim) applied to the query's result; <b>not run at this scale</b>: runs exist but not the ones
+<p class="small">Verdicts: <b>holds</b> / <b>differs</b>: the claim's rule (under each claim; its
+query on demand, and in claims/ID.sql) applied to the query's result; <b>not run at this scale</b>: runs exist but not the ones
 the rule needs (e.g. one NUMA node, a single thread count); <b>not run</b>: no finished run in the
 database addresses the claim. Scale: the dataset and thread counts of the runs the query used;
 clock: real (wall-clock) or virtual (the runs' spec key "clock"; real when absent).</p>
@@ -227,7 +228,8 @@ for id in $(cat "$tmp/c/order"); do
     if [ "$first" = 1 ]; then
       cat <<EOF
 <td rowspan="$nrow" id="claim-$id"><b>$(e "$(meta "$id" claim)")</b><br><span class="small">$id, <a href="#fig-$fig">$(e "$fig")</a></span>
-<details><summary>rule and query</summary><p>$(e "$(meta "$id" rule)")</p><pre>$(esc < "$tmp/c/$id.sql")</pre>
+<p class="rule"><b>Rule:</b> $(e "$(meta "$id" rule)")</p>
+<details><summary>query</summary><pre>$(esc < "$tmp/c/$id.sql")</pre>
 <p class="small">also in <a href="claims/$id.sql">claims/$id.sql</a></p></details></td>
 <td rowspan="$nrow">$(e "$(meta "$id" paper)")</td>
 EOF
