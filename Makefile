@@ -15,10 +15,11 @@ SAN     ?=
 
 # pkg-config modules the build needs, each with the Debian package that ships
 # it (`make deps` installs the packages; the message below names them).
-PKGS     := hwloc openblas sqlite3 libconfig zlib
+PKGS     := hwloc openblas libxsmm sqlite3 libconfig zlib
 TESTPKGS := cmocka
 DEB_hwloc := libhwloc-dev
 DEB_openblas := libopenblas-dev
+DEB_libxsmm := libxsmm-dev
 DEB_sqlite3 := libsqlite3-dev
 DEB_libconfig := libconfig-dev
 DEB_zlib := zlib1g-dev
@@ -63,7 +64,7 @@ STEPS_EXT  := $(BUILD)/psgd_steps.so
 # packages (what `make deps` adds to a bare machine; CI purges them first).
 TOOLCHAIN_PKGS := build-essential pkg-config ca-certificates curl
 DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-nox libconfig-dev \
-            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver
+            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver libxsmm-dev
 
 .PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
 all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
