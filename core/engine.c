@@ -442,7 +442,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
      * PU the worker ran on and its core/node/package there. A planning
      * topology (synthetic or XML, runs.topology_xml): the planned slot, all
      * of it on that topology, never bound; the PUs it ran on here are in
-     * the placement description (event 'placement'). */
+     * the event 'placement_actual'. */
     int planning = pc.topo && !hw_topo_is_thissystem(pc.topo);
     for (int i = 0; i < s->threads; i++) {
       pl[i].worker = i;
@@ -483,18 +483,21 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     extra[nx] = (event_rec){0, "placement", (double)pc.plan.exact, ""};
     {
       char d[400];
-      int dl = snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
-                        pc.plan.note[0] ? ": " : "", pc.plan.note);
-      if (planning && dl > 0 && (size_t)dl < sizeof d) {
-        dl += snprintf(d + dl, sizeof d - (size_t)dl, "; rows: plan on a topology not this "
-                       "machine; ran unbound on PUs");
-        for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof d; i++)
-          dl += snprintf(d + dl, sizeof d - (size_t)dl, " %d", pr.pu[i]);
-      }
+      snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
+               pc.plan.note[0] ? ": " : "", pc.plan.note);
       snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
                (int)sizeof extra[nx].detail - 1, d);
     }
     nx++;
+    if (planning) {
+      /* the rows hold the plan; where the workers really ran (unbound) */
+      extra[nx] = (event_rec){0, "placement_actual", 0.0, ""};
+      int dl = snprintf(extra[nx].detail, sizeof extra[nx].detail, "ran unbound on PUs");
+      for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof extra[nx].detail; i++)
+        dl += snprintf(extra[nx].detail + dl, sizeof extra[nx].detail - (size_t)dl, " %d",
+                       pr.pu[i]);
+      nx++;
+    }
     extra[nx] = (event_rec){0, "membind", 0.0, ""};
     snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
              (int)sizeof extra[nx].detail - 1, membind);
