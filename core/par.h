@@ -113,7 +113,8 @@ typedef struct {
   int compute_threads;       /* virtual: real threads computing gradients, the event
                                 loop's included (0: all online CPUs); never changes results */
 
-  steplog *log;              /* NULL: no step records */
+  steplog *log;              /* NULL: no step records; virtual clock: created for
+                                1 worker (one chain, in finish order) */
   disp_open_fn on_open;      /* interval trace hook (tests), NULL: none */
   void *on_open_ctx;
   /* Test hook: called by worker w after finish decided (verdict DISP_*),

@@ -100,6 +100,10 @@ static const char *const migrations[] = {
     "CREATE TABLE acc_thresholds (acc REAL PRIMARY KEY);"
     /* Small facts about the database itself (views_hash: see load_views). */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);",
+    /* 1 -> 2: the execution clock (real | virtual) and, under the virtual
+     * clock, its step-time model; NULL clock in older rows means real */
+    "ALTER TABLE runs ADD COLUMN clock TEXT;"
+    "ALTER TABLE runs ADD COLUMN step_time TEXT;",
 };
 #define REC_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -731,10 +735,10 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
       "INSERT INTO runs (key, experiment, label, spec, algorithm, sync, store, backoff,"
       " y_control, optimizer, threads, placement, dataset, model, batch, lr, momentum, y0, seed,"
       " repetition, target_acc, epsilon, status, started_at, git_commit, host, cpu_model, pid,"
-      " topology_xml, versions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+      " topology_xml, versions, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
       " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
       " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, " VERSIONS_SQL(
-          OUR_VERSIONS, "?28") ")";
+          OUR_VERSIONS, "?28") ", ?32, ?33)";
   if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
     db_err(r, err, errlen, "cannot prepare the runs row");
     goto out_rollback;
@@ -773,6 +777,9 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
   if (versions) sqlite3_bind_text(st, 28, versions, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  const int virt = !strcmp(s->clock, "virtual");
+  sqlite3_bind_text(st, 32, virt ? "virtual" : "real", -1, SQLITE_STATIC);
+  if (virt) sqlite3_bind_text(st, 33, s->step_time, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out_rollback;
