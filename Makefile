@@ -9,15 +9,41 @@
 
 CC      ?= gcc
 BUILD   ?= build
-PKGS    := hwloc openblas sqlite3 libconfig zlib
 WERROR  ?=
 OPT     ?= -O3
 SAN     ?=
-CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra $(WERROR) $(SAN) -MMD -MP \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Icore -Ihw $(EXTRA_CFLAGS)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
-TESTLIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# pkg-config modules the build needs, each with the Debian package that ships
+# it (`make deps` installs the packages; the message below names them).
+PKGS     := hwloc openblas sqlite3 libconfig zlib
+TESTPKGS := cmocka
+DEB_hwloc := libhwloc-dev
+DEB_openblas := libopenblas-dev
+DEB_sqlite3 := libsqlite3-dev
+DEB_libconfig := libconfig-dev
+DEB_zlib := zlib1g-dev
+DEB_cmocka := libcmocka-dev
+
+# The flags are resolved when a recipe first needs them, not when this file is
+# parsed: in `make deps figure4` the packages are installed by the first goal,
+# after parsing. Each is computed once (the eval replaces the recursive
+# definition by its value). A missing module stops the build with one line.
+pkg_missing = $(strip $(foreach m,$(1),$(if $(shell pkg-config --exists $(m) 2>/dev/null && echo y),,$(m))))
+pkg_need = $(if $(call pkg_missing,$(1)),$(error missing pkg-config module(s) $(call \
+  pkg_missing,$(1)) (Debian: $(foreach m,$(call pkg_missing,$(1)),$(DEB_$(m)))): run `make deps`))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_need,$(PKGS))$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkg_need,$(PKGS))$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+TESTLIBS = $(eval TESTLIBS := $(call pkg_need,$(TESTPKGS))$(shell pkg-config --libs $(TESTPKGS)))$(TESTLIBS)
+
+CFLAGS   = -std=c11 $(OPT) -g -Wall -Wextra $(WERROR) $(SAN) -MMD -MP \
+           $(PKG_CFLAGS) -Icore -Ihw $(EXTRA_CFLAGS)
+LDLIBS   = $(PKG_LIBS) -lpthread -lm
 LDFLAGS := $(SAN)
+
+# With `deps` among the goals (also under -j), nothing is compiled before it ends.
+ifneq ($(filter deps,$(MAKECMDGOALS)),)
+DEPS_FIRST := deps
+endif
 
 # plots/views.sql is compiled into the recorder (rec_open creates the views):
 # turned into a C array by od, which coreutils always has.
@@ -30,14 +56,16 @@ BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 PSGD       := $(BUILD)/psgd
 
-DEB_PKGS := build-essential pkg-config libhwloc-dev hwloc libopenblas-dev libsqlite3-dev \
-            sqlite3 gnuplot-nox libconfig-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist \
-            ca-certificates curl
+# Debian packages: the toolchain (kept by CI's purge), and the suite's own
+# packages (what `make deps` adds to a bare machine; CI purges them first).
+TOOLCHAIN_PKGS := build-essential pkg-config ca-certificates curl
+DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-nox libconfig-dev \
+            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver
 
-.PHONY: all deps bench-deps test check-asan check-tsan check-sanitize bench data clean
+.PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
 all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -54,7 +82,7 @@ $(BUILD)/libpsgd.a: $(LIB_OBJS)
 # main.c refers to the commands weakly, and a weak reference does not pull an
 # object out of an archive: -u names the commands whose modules are complete
 # (engine.c and config.c refer to hw/ strongly, so hw.o is always linked).
-PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw
+PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw cmd_merge
 $(PSGD): $(BUILD)/obj/core/main.o $(BUILD)/libpsgd.a
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/core/main.o $(PSGD_CMDS:%=-Wl,-u,%) $(BUILD)/libpsgd.a \
 	  $(LDLIBS)
@@ -68,12 +96,18 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libpsgd.a
 	$(CC) $(CFLAGS) -Ibench -o $@ $< $(BUILD)/libpsgd.a $(LDLIBS) $(LDFLAGS)
 
 deps:
-	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(TOOLCHAIN_PKGS) $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
 	else echo "deps: all Debian packages present"; fi
+
+# The suite's own Debian packages and pkg-config modules (for .ci/run's purge).
+print-deb-pkgs:
+	@echo $(DEB_PKGS)
+print-pkg-modules:
+	@echo $(PKGS) $(TESTPKGS)
 
 bench-deps: deps
 	@dpkg-query -W -f='$${Status}\n' python3-torch 2>/dev/null | grep -q 'ok installed' || \

@@ -10,6 +10,7 @@
 # with `psgd run FILE --scale S --db PATH`; runs already finished in the
 # database are skipped, so running this again resumes where it stopped.
 # Figures: `make figures SCALE=S DB=PATH` when plots/figures.mk defines it.
+# Then the report: `make report DB=PATH` (results/report/index.html and .pdf).
 # Ends with a summary of what ran, was skipped, failed, and the total time.
 # Exit status: 0 all good, 1 something failed, 130 interrupted.
 set -u
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --retry-failed) retry=--retry-failed; shift ;;
     --dry-run) dry=--dry-run; shift ;;
     --no-figures) figures=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -119,12 +120,27 @@ if [ "$figures" = 1 ] && [ "$interrupted" = 0 ]; then
   fi
 fi
 
+# The report: one page with every figure, claim and verdict (plots/mk/report.mk).
+rep_status="skipped (interrupted)"
+if [ "$interrupted" = 0 ]; then
+  if [ -n "$dry" ]; then
+    rep_status="skipped (--dry-run)"
+  elif [ -f plots/mk/report.mk ]; then
+    echo "== report (make report DB=$db)"
+    if make report DB="$db"; then rep_status="ok: results/report/index.html and report.pdf"
+    else rep_status="FAILED"; n_fail=$((n_fail + 1)); fi
+  else
+    rep_status="skipped (no plots/mk/report.mk)"
+  fi
+fi
+
 total=$(( $(now) - t_start ))
 echo
 echo "== summary: scale $scale, database $db, total $(dur "$total")"
 [ "$n_exp" = 0 ] && echo "no experiment files in experiments/"
 cat "$summary"
 echo "figures: $fig_status"
+echo "report: $rep_status"
 [ "$interrupted" = 1 ] && echo "INTERRUPTED: run ./run_all.sh again to resume"
 rm -f "$summary"
 if [ "$interrupted" = 1 ]; then exit 130; fi

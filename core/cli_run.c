@@ -245,10 +245,20 @@ int cmd_run(int argc, char **argv) {
       printf("%s %d %s", sep, s.n_status[k], run_status_name((run_status)k));
       sep = ",";
     }
+  if (s.n_elsewhere) printf(", %d done by another process", s.n_elsewhere);
   printf("; %s%s\n", t, s.interrupted ? "; INTERRUPTED (run again to resume)" : "");
-  /* 130 = interrupted (as a shell reports SIGINT); 1 = some runs failed */
+  if (s.n_failed_skipped)
+    printf("%d run%s recorded timeout or crashed before %s skipped: redo with --retry-failed\n",
+           s.n_failed_skipped, s.n_failed_skipped == 1 ? "" : "s",
+           s.n_failed_skipped == 1 ? "was" : "were");
+  if (s.n_remote)
+    fprintf(stderr, "psgd: %d run%s held by a psgd on another host (see the lines above) %s not "
+            "run here; run this again when %s finished\n", s.n_remote, s.n_remote == 1 ? "" : "s",
+            s.n_remote == 1 ? "was" : "were", s.n_remote == 1 ? "it has" : "they have");
+  /* 130 = interrupted (as a shell reports SIGINT); 1 = some runs failed or
+   * were left to a process on another host */
   if (s.interrupted) rc = 130;
-  else if (s.n_status[RUN_CRASHED] || s.n_status[RUN_TIMEOUT]) rc = 1;
+  else if (s.n_status[RUN_CRASHED] || s.n_status[RUN_TIMEOUT] || s.n_remote) rc = 1;
   else rc = 0;
 out:
   free(sel);

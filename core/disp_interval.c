@@ -146,7 +146,12 @@ static int ivl_finish(disp *d, void *impl, int w, disp_ticket *t) {
     uint64_t yw = atomic_load_explicit(&v->ysz, memory_order_acquire);
     if (TAG40(fw) != g || TAG20(yw) != g) {
       /* a newer interval's first/ysz are written: interval g is complete */
-      if (TAG40(fw) != g && t->i < LOW40(fw)) goto reject;
+      if (TAG40(fw) != g && t->i < LOW40(fw)) {
+        /* the size in force: the newer interval's once its ysz is written,
+         * else g's (its opener is between the two stores); never 0 */
+        t->y = (uint32_t)LOW20(yw);
+        goto reject;
+      }
       uint64_t s2 = atomic_load_explicit(&v->state, memory_order_acquire);
       if (s2 == s) sched_yield(); /* its opener is between two stores */
       s = s2;

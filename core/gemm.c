@@ -6,11 +6,17 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common.h"
+#include "layers.h"
 
 /* OpenBLAS keeps the work buffers of concurrent calls in a fixed table sized
  * by its build's MAX_THREADS (Debian 0.3.21: 64, table 2 x 64, plus an
@@ -47,8 +53,18 @@ int gemm_max_inside(void) {
   return g_gate_n;
 }
 
+/* The product function gemm_call uses: NULL means OpenBLAS. Set only by
+ * the test hook while no other thread runs model code (thread creation
+ * orders it before the workers' loads), so relaxed loads suffice. */
+static _Atomic(gemm_kernel_fn) g_kernel;
+
 void gemm_call(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc) {
+  gemm_kernel_fn f = atomic_load_explicit(&g_kernel, memory_order_relaxed);
+  if (f) {
+    f(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   pthread_once(&g_gate_once, gate_init);
   while (sem_wait(&g_gate) != 0) {
     /* only EINTR is possible on a valid semaphore: a signal handler ran */
@@ -109,4 +125,165 @@ void gemm_rm(int ta, int tb, int M, int N, int K, const float *A, int lda, const
     gemm_call(ta, tb, M, N, k, ta ? A + (long)k0 * lda : A + k0, lda,
          tb ? B + k0 : B + (long)k0 * ldb, ldb, k0 ? 1.0f : beta, C, ldc);
   }
+}
+
+/* ------------------------------------------------------- self-check ---- */
+
+/* The products of the reference models (row-major ta, tb, M, N, K, extra
+ * leading-dimension padding of C, beta): MLP 784-128-128-128-10 at batch 64
+ * (forward NN, weight gradient TN, input gradient NT), LeNet5 at batch 16
+ * (conv forward TN on one im2col block, conv weight gradients NT and NN,
+ * the NN of conv2's input gradient, its dense layers), an accumulating
+ * product (beta 1, as the blocked conv weight gradient does), and odd
+ * shapes whose tails the kernels handle with separate edge code. */
+typedef struct {
+  int ta, tb, M, N, K, pad;
+  float beta;
+} check_shape;
+static const check_shape k_shapes[] = {
+    {0, 0, 64, 128, 784, 0, 0}, {1, 0, 784, 128, 64, 0, 0}, {0, 0, 64, 128, 128, 0, 0},
+    {1, 0, 128, 128, 64, 0, 0}, {0, 1, 64, 128, 128, 0, 0}, {0, 0, 64, 10, 128, 0, 0},
+    {1, 0, 128, 10, 64, 0, 0},  {0, 1, 64, 128, 10, 0, 0},  {1, 0, 6, 1568, 75, 11000, 0},
+    {0, 1, 75, 6, 1568, 0, 0},  {1, 0, 16, 400, 150, 1200, 0}, {0, 0, 150, 16, 400, 0, 0},
+    {0, 0, 150, 400, 16, 0, 0}, {0, 0, 16, 120, 400, 0, 0}, {1, 0, 400, 120, 16, 0, 0},
+    {0, 1, 16, 400, 120, 0, 0}, {0, 0, 16, 84, 120, 0, 0},  {1, 0, 120, 84, 16, 0, 0},
+    {0, 1, 16, 120, 84, 0, 0},  {0, 0, 16, 10, 84, 0, 0},   {1, 0, 84, 10, 16, 0, 0},
+    {0, 1, 16, 84, 10, 0, 0},   {0, 0, 150, 16, 400, 0, 1}, {0, 0, 7, 13, 5, 3, 0},
+    {1, 0, 7, 13, 5, 0, 0},     {0, 1, 7, 13, 5, 0, 0},     {1, 1, 7, 13, 5, 0, 0},
+    {0, 0, 33, 17, 29, 0, 0},   {1, 0, 17, 33, 29, 0, 0},   {0, 1, 29, 33, 17, 0, 0},
+};
+
+/* The reference: R = op(A) op(B) in double, and S = |op(A)| |op(B)| (the
+ * scale of the rounding error a float product may make), i-k-j order so the
+ * inner loop runs over contiguous rows of op(B) (Bt holds op(B) as [K][N]). */
+PSGD_MULTIVERSION
+static void ref_product(const float *restrict At, const float *restrict Bt, double *restrict R,
+                        double *restrict S, int M, int N, int K) {
+  for (size_t i = 0; i < (size_t)M * N; i++) R[i] = S[i] = 0.0;
+  for (int i = 0; i < M; i++)
+    for (int k = 0; k < K; k++) {
+      const double a = At[(size_t)i * K + k], aa = fabs(a);
+      const float *b = Bt + (size_t)k * N;
+      double *r = R + (size_t)i * N, *sc = S + (size_t)i * N;
+      for (int j = 0; j < N; j++) {
+        r[j] += a * b[j];
+        sc[j] += aa * fabs((double)b[j]);
+      }
+    }
+}
+
+static pthread_mutex_t g_check_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_check_state; /* 0 not run, 1 passed, -1 failed; under g_check_mu */
+static char g_check_msg[PSGD_ERRLEN];
+
+/* Checks one shape; -1 with msg on a mismatch or allocation failure. */
+static int check_one(const check_shape *c, uint64_t *seed, char *msg, size_t cap) {
+  const int M = c->M, N = c->N, K = c->K, ldc = N + c->pad;
+  const int lda = c->ta ? M : K, ldb = c->tb ? K : N;
+  float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+  float *At = malloc(sizeof(float) * (size_t)M * K), *Bt = malloc(sizeof(float) * (size_t)K * N);
+  float *C = malloc(sizeof(float) * (size_t)M * ldc);
+  double *R = malloc(sizeof(double) * (size_t)M * N), *S = malloc(sizeof(double) * (size_t)M * N);
+  int rc = -1;
+  if (!A || !B || !At || !Bt || !C || !R || !S) {
+    snprintf(msg, cap, "out of memory");
+    goto out;
+  }
+  /* values in [-1, 1) from a 64-bit LCG (top bits) */
+  for (size_t i = 0; i < (size_t)M * K; i++) {
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    A[i] = (float)((double)(*seed >> 40) / (double)(1 << 23) - 1.0);
+  }
+  for (size_t i = 0; i < (size_t)K * N; i++) {
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    B[i] = (float)((double)(*seed >> 40) / (double)(1 << 23) - 1.0);
+  }
+  for (int i = 0; i < M; i++)
+    for (int k = 0; k < K; k++) At[(size_t)i * K + k] = c->ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+  for (int k = 0; k < K; k++)
+    for (int j = 0; j < N; j++) Bt[(size_t)k * N + j] = c->tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+  /* C starts at a value a kernel that ignored beta would leave visible */
+  const float c0 = 0.375f;
+  for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = c0;
+  ref_product(At, Bt, R, S, M, N, K);
+  gemm_rm(c->ta, c->tb, M, N, K, A, lda, B, ldb, c->beta, C, ldc);
+  for (int i = 0; i < M; i++) {
+    for (int j = 0; j < ldc; j++) {
+      double got = C[(size_t)i * ldc + j];
+      if (j >= N) {
+        /* padding beyond N columns must be untouched */
+        if (got != c0) {
+          snprintf(msg, cap, "%s%s %dx%dx%d wrote outside C (column %d of row %d)",
+                   c->ta ? "A^T" : "A", c->tb ? ".B^T" : ".B", M, N, K, j, i);
+          goto out;
+        }
+        continue;
+      }
+      double want = R[(size_t)i * N + j] + c->beta * c0;
+      /* float accumulation over K terms: far below 1e-4 of the absolute sum */
+      double tol = 1e-4 * (S[(size_t)i * N + j] + fabs(c->beta * c0)) + 1e-30;
+      if (!(fabs(got - want) <= tol)) {
+        snprintf(msg, cap, "%s%s %dx%dx%d (M x N x K, beta %g): C[%d][%d] = %.7g, reference %.7g",
+                 c->ta ? "A^T" : "A", c->tb ? ".B^T" : ".B", M, N, K, c->beta, i, j, got, want);
+        goto out;
+      }
+    }
+  }
+  rc = 0;
+out:
+  free(A);
+  free(B);
+  free(At);
+  free(Bt);
+  free(C);
+  free(R);
+  free(S);
+  return rc;
+}
+
+int gemm_selfcheck(char *err, size_t errlen) {
+  pthread_mutex_lock(&g_check_mu);
+  if (g_check_state == 0) {
+    uint64_t seed = 0x5eed;
+    char what[PSGD_ERRLEN] = "";
+    int bad = 0;
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0] && !bad; i++)
+      bad = check_one(&k_shapes[i], &seed, what, sizeof what) != 0;
+    g_check_state = bad ? -1 : 1;
+    if (bad) {
+      const char *env = getenv("OPENBLAS_CORETYPE");
+      const char *core = openblas_get_corename();
+      snprintf(g_check_msg, sizeof g_check_msg,
+               "BLAS self-check failed: sgemm %s. OpenBLAS (%s, core type %s, "
+               "OPENBLAS_CORETYPE %s%s%s) computes wrong results on this CPU; refusing to "
+               "train. Set OPENBLAS_CORETYPE to a core type this CPU runs correctly (e.g. "
+               "OPENBLAS_CORETYPE=Haswell on AVX2/AVX-512 x86-64) and run again",
+               what, openblas_get_config(), core ? core : "unknown", env ? "= '" : "unset",
+               env ? env : "", env ? "'" : "");
+    }
+  }
+  int rc = g_check_state > 0 ? 0 : -1;
+  if (rc) psgd_err(err, errlen, "%s", g_check_msg);
+  pthread_mutex_unlock(&g_check_mu);
+  return rc;
+}
+
+static char g_kernel_name[96];
+static pthread_once_t g_name_once = PTHREAD_ONCE_INIT;
+
+static void name_init(void) {
+  const char *core = openblas_get_corename();
+  snprintf(g_kernel_name, sizeof g_kernel_name, "openblas %s", core ? core : "unknown");
+}
+
+const char *gemm_kernel_name(void) {
+  pthread_once(&g_name_once, name_init);
+  return g_kernel_name;
+}
+
+void gemm_set_kernel_for_test(gemm_kernel_fn f) {
+  atomic_store_explicit(&g_kernel, f, memory_order_relaxed);
+  pthread_mutex_lock(&g_check_mu);
+  g_check_state = 0;
+  pthread_mutex_unlock(&g_check_mu);
 }

@@ -16,12 +16,16 @@ typedef struct {
 #pragma weak cmd_run
 #pragma weak cmd_list
 #pragma weak cmd_hw
+#pragma weak cmd_merge
+#pragma weak cmd_slurm
 
 static const command commands[] = {
     {"train", cmd_train, "train one run from command-line flags (sequential or parallel)"},
     {"run", cmd_run, "run every run of an experiment file into results.db (resumable)"},
     {"list", cmd_list, "list the runs an experiment file expands to"},
     {"hw", cmd_hw, "show the topology and what a placement does for m threads"},
+    {"merge", cmd_merge, "merge results databases (e.g. Slurm shards) by run key"},
+    {"slurm", cmd_slurm, "write (and --submit) a Slurm job array for an experiment file"},
 };
 
 static void usage(FILE *f) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "gemm.h"
 #include "layers.h"
 
 #define MLP_MAX_DENSE 9 /* 8 hidden + output */
@@ -176,6 +177,9 @@ model *model_create(const model_spec *spec, char *err, size_t errlen) {
     psgd_err(err, errlen, "%s: %d classes, expected 2..256", spec->name, spec->n_classes);
     return NULL;
   }
+  /* every model runs on gemm.h's products: refuse before training if the
+   * BLAS computes them wrongly on this CPU (checked once per process) */
+  if (gemm_selfcheck(err, errlen)) return NULL;
   model *m = calloc(1, sizeof *m);
   if (!m) {
     psgd_err(err, errlen, "%s: out of memory", spec->name);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "gemm.h"
 
 extern char **environ;
 
@@ -100,7 +101,11 @@ static const char *const migrations[] = {
     "CREATE TABLE acc_thresholds (acc REAL PRIMARY KEY);"
     /* Small facts about the database itself (views_hash: see load_views). */
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);",
-    /* 1 -> 2: the execution clock (real | virtual) and, under the virtual
+    /* 1 -> 2: who holds a 'running' row ("boot_id pid starttime" of the
+     * claiming process on runs.host), so that another sweep can tell a live
+     * claimer from a dead one whose pid was reused (see claimer_alive). */
+    "ALTER TABLE runs ADD COLUMN claim TEXT;",
+    /* 2 -> 3: the execution clock (real | virtual) and, under the virtual
      * clock, its step-time model; NULL clock in older rows means real */
     "ALTER TABLE runs ADD COLUMN clock TEXT;"
     "ALTER TABLE runs ADD COLUMN step_time TEXT;",
@@ -115,6 +120,7 @@ static struct {
   char host[256];
   char cpu[256];
   char openblas[256];
+  char boot_id[64]; /* the kernel's boot id, "-" if unknown: see claimer_alive */
 } g_host;
 static pthread_once_t g_host_once = PTHREAD_ONCE_INIT;
 
@@ -217,14 +223,67 @@ static void read_cpu_model(void) {
   fclose(f);
 }
 
+/* The kernel's boot id ("" if unreadable): process start times count from
+ * boot, so they identify a process only together with it. */
+static void read_boot_id(char *out, size_t cap) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (!f) return;
+  if (!fgets(out, (int)cap, f)) out[0] = '\0';
+  fclose(f);
+  out[strcspn(out, "\n")] = '\0';
+}
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks since boot) and
+ * the state letter. 0, or -1 when the process does not exist. */
+static int proc_start(long pid, unsigned long long *start, char *state) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  /* comm (field 2) may hold spaces and parentheses: fields resume after the
+   * last ')'. */
+  char *p = strrchr(buf, ')');
+  if (!p) return -1;
+  p++;
+  for (int field = 3; field <= 22; field++) {
+    while (*p == ' ') p++;
+    if (!*p) return -1;
+    if (field == 3) *state = *p;
+    if (field == 22) {
+      *start = strtoull(p, NULL, 10);
+      return 0;
+    }
+    while (*p && *p != ' ') p++;
+  }
+  return -1;
+}
+
+/* The calling process's claim text "boot_id pid starttime" (computed at
+ * each call: a forked child that begins a run claims it for itself). */
+static void claim_text(char *out, size_t cap) {
+  unsigned long long start = 0;
+  char state;
+  if (proc_start((long)getpid(), &start, &state) != 0) start = 0;
+  snprintf(out, cap, "%s %ld %llu", g_host.boot_id, (long)getpid(), start);
+}
+
 static void host_init(void) {
   read_git_commit();
   if (gethostname(g_host.host, sizeof g_host.host) != 0) snprintf(g_host.host, 8, "unknown");
   g_host.host[sizeof g_host.host - 1] = '\0';
   read_cpu_model();
+  read_boot_id(g_host.boot_id, sizeof g_host.boot_id);
+  if (!g_host.boot_id[0]) snprintf(g_host.boot_id, sizeof g_host.boot_id, "-");
   const char *cfg = openblas_get_config();
   snprintf(g_host.openblas, sizeof g_host.openblas, "%s", cfg ? cfg : "unknown");
 }
+
+
 
 /* ------------------------------------------------------------------------ */
 /* The handle. */
@@ -523,6 +582,7 @@ static struct {
   dev_t dev;
   ino_t ino;
   int n;
+  char path[1024]; /* the path it was first opened by ("" if longer) */
 } g_open[REC_MAX_OPEN_FILES];
 static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -539,6 +599,24 @@ static int open_here(const char *path) {
   return stat(path, &st) == 0 && open_slot(st.st_dev, st.st_ino) >= 0;
 }
 
+/* With g_open_mu held: -1 (err filled) if this process holds path open
+ * and the file at path is gone or another one now. Opening it would create
+ * a new, empty database there (a sweep's second connection, e.g. the step
+ * writer's, after the file was deleted), and its rows would be lost. */
+static int vanished_here(const char *path, char *err, size_t errlen) {
+  for (int i = 0; i < REC_MAX_OPEN_FILES; i++) {
+    if (g_open[i].n == 0 || strcmp(g_open[i].path, path) != 0) continue;
+    struct stat st;
+    if (stat(path, &st) != 0)
+      return psgd_err(err, errlen, "%s: the database was deleted while open (%s): not "
+                      "creating a new one", path, strerror(errno));
+    if (st.st_dev != g_open[i].dev || st.st_ino != g_open[i].ino)
+      return psgd_err(err, errlen, "%s: the database was replaced by another file while open",
+                      path);
+  }
+  return 0;
+}
+
 /* With g_open_mu held: counts r's file as open (r->db is open, nothing read
  * yet, so SQLite has taken no lock). */
 static int register_open(rec *r, char *err, size_t errlen) {
@@ -551,6 +629,9 @@ static int register_open(rec *r, char *err, size_t errlen) {
   if (i < 0)
     return psgd_err(err, errlen, "%s: more than %d database files open in one process", r->path,
                     REC_MAX_OPEN_FILES);
+  if (g_open[i].n == 0 && snprintf(g_open[i].path, sizeof g_open[i].path, "%s", r->path) >=
+                              (int)sizeof g_open[i].path)
+    g_open[i].path[0] = '\0';
   g_open[i].dev = st.st_dev;
   g_open[i].ino = st.st_ino;
   g_open[i].n++;
@@ -569,7 +650,27 @@ static void unregister_open(rec *r) {
   r->registered = 0;
 }
 
+/* With g_open_mu held: whether this process holds a handle opened by path. */
+static int path_open_here(const char *path) {
+  for (int i = 0; i < REC_MAX_OPEN_FILES; i++)
+    if (g_open[i].n > 0 && !strcmp(g_open[i].path, path)) return 1;
+  return 0;
+}
+
+static rec *open_impl(const char *path, int may_create, char *err, size_t errlen);
+
 rec *rec_open(const char *path, char *err, size_t errlen) {
+  return open_impl(path, 1, err, errlen);
+}
+
+rec *rec_open_existing(const char *path, char *err, size_t errlen) {
+  return open_impl(path, 0, err, errlen);
+}
+
+/* may_create 0: the file must exist (SQLite's open without CREATE, so
+ * nothing can create it between a check and the open). A path this process
+ * holds open already is never created either. */
+static rec *open_impl(const char *path, int may_create, char *err, size_t errlen) {
   pthread_once(&g_host_once, host_init);
   rec *r = calloc(1, sizeof *r);
   if (!r || !(r->path = strdup(path))) {
@@ -578,16 +679,23 @@ rec *rec_open(const char *path, char *err, size_t errlen) {
     return NULL;
   }
   pthread_mutex_lock(&g_open_mu);
-  if (!open_here(path) && precheck(path, err, errlen)) {
+  if (vanished_here(path, err, errlen) || (!open_here(path) && precheck(path, err, errlen))) {
     pthread_mutex_unlock(&g_open_mu);
     goto out_with_rec;
   }
   /* NOMUTEX: one handle per thread (rec.h), so SQLite's own mutex is waste. */
+  if (path_open_here(path)) may_create = 0;
   int rc = sqlite3_open_v2(path, &r->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                           SQLITE_OPEN_READWRITE | (may_create ? SQLITE_OPEN_CREATE : 0) |
+                               SQLITE_OPEN_NOMUTEX,
+                           NULL);
   if (rc != SQLITE_OK) {
     pthread_mutex_unlock(&g_open_mu);
-    if (r->db) db_err(r, err, errlen, "cannot open");
+    struct stat gone;
+    if (!may_create && stat(path, &gone) != 0 && errno == ENOENT)
+      psgd_err(err, errlen, "%s: the database does not exist (deleted while in use?): not "
+               "creating a new one", path);
+    else if (r->db) db_err(r, err, errlen, "cannot open");
     else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
     goto out_with_rec;
   }
@@ -635,6 +743,40 @@ void rec_close(rec *r) {
 const char *rec_path(const rec *r) { return r->path; }
 
 int rec_schema_version(void) { return REC_SCHEMA_VERSION; }
+
+int rec_inspect(const char *path, int *version, char *err, size_t errlen) {
+  rec r = {0};
+  r.path = (char *)path;
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return psgd_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+  pthread_mutex_lock(&g_open_mu);
+  if (!open_here(path) && precheck(path, err, errlen)) {
+    pthread_mutex_unlock(&g_open_mu);
+    return -1;
+  }
+  /* Read-write (no CREATE) only so that the last close removes the -wal and
+   * -shm files (a read-only connection leaves them behind); query_only keeps
+   * the file unchanged. A write-protected file is opened read-only. */
+  int rc = sqlite3_open_v2(path, &r.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  pthread_mutex_unlock(&g_open_mu);
+  int out = -1;
+  if (rc != SQLITE_OK) {
+    if (r.db) db_err(&r, err, errlen, "cannot open");
+    else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
+    goto out_with_db;
+  }
+  sqlite3_extended_result_codes(r.db, 1);
+  sqlite3_busy_timeout(r.db, REC_BUSY_MS);
+  if (exec(&r, "PRAGMA query_only = 1", "cannot set query_only", err, errlen)) goto out_with_db;
+  db_kind k;
+  if (read_kind(&r, &k, err, errlen) || check_kind(&r, &k, err, errlen)) goto out_with_db;
+  *version = k.version;
+  out = 0;
+out_with_db:
+  sqlite3_close(r.db);
+  return out;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Run lifecycle. */
@@ -706,10 +848,15 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen) {
 #define VERSIONS_SQL(base, arg)                                                       \
   "CASE WHEN " arg " IS NULL THEN " base " WHEN json_valid(" arg ") AND json_type(" arg \
   ") = 'object' THEN json_patch(" base ", " arg ") ELSE json_set(" base ", '$.other', " arg ") END"
-#define OUR_VERSIONS "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31)"
+/* blas: the kernels the model's products run on (gemm.h), e.g. the OpenBLAS
+ * core type its DYNAMIC_ARCH build picked or OPENBLAS_CORETYPE forced */
+#define OUR_VERSIONS \
+  "json_object('sqlite', sqlite_version(), 'openblas', ?30, 'schema', ?31, 'blas', ?32)"
 
-int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
-                  const char *versions, int64_t *run_id, char *err, size_t errlen) {
+/* Inside a write transaction: inserts the runs row of key with status
+ * 'running', claimed by the calling process (host, pid, claim). */
+static int insert_run(rec *r, const run_spec *s, const char *key, const char *topology_xml,
+                      const char *versions, int64_t *run_id, char *err, size_t errlen) {
   size_t cap = 65536;
   char *json = malloc(cap);
   if (!json) return psgd_err(err, errlen, "%s: out of memory", r->path);
@@ -718,30 +865,20 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
     return psgd_err(err, errlen, "%s: run %s: spec JSON longer than %zu bytes", r->path, key, cap);
   }
   sqlite3_stmt *st = NULL;
-  int64_t old;
-  char status[32];
-  if (begin(r, err, errlen)) goto out_with_json;
-  int f = find_key(r, key, &old, status, sizeof status, err, errlen);
-  if (f < 0) goto out_rollback;
-  if (f == 1) {
-    if (is_result(status)) {
-      psgd_err(err, errlen, "%s: run %s already finished with status '%s'; not replaced "
-               "(delete it or use another database)", r->path, key, status);
-      goto out_rollback;
-    }
-    if (delete_rows(r, old, 1, err, errlen)) goto out_rollback;
-  }
+  int out = -1;
+  char claim[128];
+  claim_text(claim, sizeof claim);
   static const char sql[] =
       "INSERT INTO runs (key, experiment, label, spec, algorithm, sync, store, backoff,"
       " y_control, optimizer, threads, placement, dataset, model, batch, lr, momentum, y0, seed,"
       " repetition, target_acc, epsilon, status, started_at, git_commit, host, cpu_model, pid,"
-      " topology_xml, versions, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-      " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
-      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, " VERSIONS_SQL(
-          OUR_VERSIONS, "?28") ", ?32, ?33)";
+      " topology_xml, claim, versions, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+      " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
+      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, ?29, " VERSIONS_SQL(
+          OUR_VERSIONS, "?28") ", ?40, ?41)";
   if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
     db_err(r, err, errlen, "cannot prepare the runs row");
-    goto out_rollback;
+    goto out;
   }
   sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, s->experiment, -1, SQLITE_STATIC);
@@ -775,26 +912,145 @@ int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topolo
   sqlite3_bind_int64(st, 26, (sqlite3_int64)getpid());
   if (topology_xml) sqlite3_bind_text(st, 27, topology_xml, -1, SQLITE_STATIC);
   if (versions) sqlite3_bind_text(st, 28, versions, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 29, claim, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   const int virt = !strcmp(s->clock, "virtual");
-  sqlite3_bind_text(st, 32, virt ? "virtual" : "real", -1, SQLITE_STATIC);
-  if (virt) sqlite3_bind_text(st, 33, s->step_time, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 40, virt ? "virtual" : "real", -1, SQLITE_STATIC);
+  if (virt) sqlite3_bind_text(st, 41, s->step_time, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
-    goto out_rollback;
+    goto out;
   }
-  sqlite3_finalize(st);
-  st = NULL;
   *run_id = sqlite3_last_insert_rowid(r->db);
-  if (commit(r, err, errlen)) goto out_with_json;
+  out = 0;
+out:
+  sqlite3_finalize(st);
   free(json);
-  return 0;
+  return out;
+}
+
+int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
+                  const char *versions, int64_t *run_id, char *err, size_t errlen) {
+  int64_t old;
+  char status[32];
+  if (begin(r, err, errlen)) return -1;
+  int f = find_key(r, key, &old, status, sizeof status, err, errlen);
+  if (f < 0) goto out_rollback;
+  if (f == 1) {
+    if (is_result(status)) {
+      psgd_err(err, errlen, "%s: run %s already finished with status '%s'; not replaced "
+               "(delete it or use another database)", r->path, key, status);
+      goto out_rollback;
+    }
+    if (delete_rows(r, old, 1, err, errlen)) goto out_rollback;
+  }
+  if (insert_run(r, s, key, topology_xml, versions, run_id, err, errlen)) goto out_rollback;
+  return commit(r, err, errlen);
+out_rollback:
+  rollback(r);
+  return -1;
+}
+
+/* Whether the process that claimed a 'running' row still runs: 1 alive, 2
+ * cannot be told (another host), 0 gone. who gets a description. A row
+ * claims "boot_id pid starttime": the same pid with another start time, or
+ * another boot, is pid reuse, hence gone. A row without a claim (written by
+ * an older psgd) has only host and pid: alive if that pid exists and runs a
+ * program of our name. */
+static int claimer_alive(const char *host, long pid, const char *claim, char *who, size_t cap) {
+  snprintf(who, cap, "pid %ld on host %s", pid, host ? host : "?");
+  if (!host || strcmp(host, g_host.host) != 0) return 2;
+  char state = 0;
+  unsigned long long now_start = 0;
+  int exists = pid > 0 && proc_start(pid, &now_start, &state) == 0 && state != 'Z' &&
+               state != 'X';
+  if (!claim) {
+    if (!exists) return 0;
+    char path[64], comm[64] = "", mine[64] = "";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+      fclose(f);
+    }
+    f = fopen("/proc/self/comm", "r");
+    if (f) {
+      if (!fgets(mine, sizeof mine, f)) mine[0] = '\0';
+      fclose(f);
+    }
+    return comm[0] && !strcmp(comm, mine);
+  }
+  char boot[64];
+  long cpid;
+  unsigned long long start;
+  if (sscanf(claim, "%63s %ld %llu", boot, &cpid, &start) != 3) return 1;
+  if (strcmp(boot, g_host.boot_id) != 0) return 0; /* rebooted since */
+  return exists && cpid == pid && now_start == start;
+}
+
+int rec_run_lookup(rec *r, const char *key, int64_t *run_id, char *status, size_t cap, char *err,
+                   size_t errlen) {
+  *run_id = 0;
+  if (cap) status[0] = '\0';
+  return find_key(r, key, run_id, status, cap, err, errlen);
+}
+
+int rec_run_claim(rec *r, const run_spec *s, const char *key, int64_t seen_id, int64_t *run_id,
+                  char *note, size_t notecap, char *err, size_t errlen) {
+  note[0] = '\0';
+  int64_t old = 0;
+  char status[32];
+  sqlite3_stmt *st = NULL;
+  if (begin(r, err, errlen)) return -1;
+  int f = find_key(r, key, &old, status, sizeof status, err, errlen);
+  if (f < 0) goto out_rollback;
+  if (f == 1) {
+    if (is_result(status)) {
+      snprintf(note, notecap, "finished by another process, status %s", status);
+      rollback(r);
+      return REC_CLAIM_DONE;
+    }
+    if (!strcmp(status, "running")) {
+      if (sqlite3_prepare_v2(r->db, "SELECT host, pid, claim FROM runs WHERE run_id = ?1", -1,
+                             &st, NULL) != SQLITE_OK) {
+        db_err(r, err, errlen, "cannot read a run's claim");
+        goto out_rollback;
+      }
+      sqlite3_bind_int64(st, 1, old);
+      if (sqlite3_step(st) != SQLITE_ROW) {
+        db_err(r, err, errlen, "cannot read a run's claim");
+        goto out_rollback;
+      }
+      char who[320];
+      int alive = claimer_alive((const char *)sqlite3_column_text(st, 0),
+                                (long)sqlite3_column_int64(st, 1),
+                                (const char *)sqlite3_column_text(st, 2), who, sizeof who);
+      sqlite3_finalize(st);
+      st = NULL;
+      if (alive) {
+        snprintf(note, notecap, "being run by %s%s", who,
+                 alive == 2 ? " (another host: cannot tell whether it still runs)" : "");
+        rollback(r);
+        return alive == 2 ? REC_CLAIM_REMOTE : REC_CLAIM_LIVE;
+      }
+      snprintf(note, notecap, "redone: its claimer (%s) is gone", who);
+    } else if (strcmp(status, "interrupted") != 0 && old != seen_id) {
+      /* timeout / crashed, but not the attempt the caller chose to retry:
+       * another process retried it since. */
+      snprintf(note, notecap, "retried by another process, status %s", status);
+      rollback(r);
+      return REC_CLAIM_DONE;
+    }
+    if (delete_rows(r, old, 1, err, errlen)) goto out_rollback;
+  }
+  if (insert_run(r, s, key, NULL, NULL, run_id, err, errlen)) goto out_rollback;
+  if (commit(r, err, errlen)) return -1;
+  return REC_CLAIM_OK;
 out_rollback:
   sqlite3_finalize(st);
   rollback(r);
-out_with_json:
-  free(json);
   return -1;
 }
 
@@ -815,6 +1071,7 @@ int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *v
   sqlite3_bind_int64(st, 3, run_id);
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
+  sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot update the run info");
     goto out_rollback;

@@ -37,9 +37,12 @@
  *
  * Concurrency: WAL, synchronous=NORMAL, every write a BEGIN IMMEDIATE
  * transaction, and a 120 s busy timeout: several processes may write one
- * database at once (each waits for the other's transaction). They must run
- * different keys (slices of a sweep do): a second begin of a key that is
- * running elsewhere takes it over, and the first process's writes then fail.
+ * database at once (each waits for the other's transaction). rec_run_begin
+ * takes over any unfinished row of its key; the runner uses rec_run_claim
+ * instead, which never touches a row claimed by a live process: a 'running'
+ * row records its claimer (runs.host, runs.pid, and runs.claim = "boot_id pid
+ * starttime" from /proc), so a dead claimer (process gone, pid reused with
+ * another start time, or the machine rebooted) is told from a live one.
  *
  * Index: steps(run_id) exists from the schema's creation and is maintained
  * by every insert. Rows arrive in increasing (run_id, rowid), so it grows at
@@ -64,6 +67,12 @@ typedef struct rec rec;
 /* Opens or creates the database, creating/upgrading the schema. Refuses a
  * file that is not SQLite, is corrupt, or has a newer schema (clear error). */
 rec *rec_open(const char *path, char *err, size_t errlen);
+/* Same, but the file must exist: never creates one (a runner's later opens,
+ * so that a database deleted during a sweep is not silently recreated). A
+ * path this process holds open is never created by rec_open either, and a
+ * path whose file was deleted or replaced since it was opened here is
+ * refused. */
+rec *rec_open_existing(const char *path, char *err, size_t errlen);
 void rec_close(rec *r);
 
 /* 1 if a run with this key has a final status (ok, converged, diverged,
@@ -80,6 +89,28 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen);
  * under "other"). */
 int rec_run_begin(rec *r, const run_spec *s, const char *key, const char *topology_xml,
                   const char *versions, int64_t *run_id, char *err, size_t errlen);
+
+/* rec_run_claim outcomes (>= 0; -1 is an error). */
+enum { REC_CLAIM_OK = 0, REC_CLAIM_DONE = 1, REC_CLAIM_LIVE = 2, REC_CLAIM_REMOTE = 3 };
+
+/* The runner's begin, safe against other processes running the same sweep.
+ * In one transaction, by the row of key:
+ *   absent, 'interrupted', or 'running' with a dead claimer -> claimed
+ *   (old row and data removed, new 'running' row inserted: REC_CLAIM_OK);
+ *   'timeout'/'crashed' -> claimed only if its run_id is seen_id (the attempt
+ *   the caller decided to retry), else REC_CLAIM_DONE (retried elsewhere);
+ *   a result (ok, converged, diverged) -> REC_CLAIM_DONE;
+ *   'running' with a live claimer -> REC_CLAIM_LIVE; with a claimer on
+ *   another host (whose processes cannot be checked) -> REC_CLAIM_REMOTE.
+ * note gets one line saying what was found ("" when the key was absent).
+ * seen_id: run_id from rec_run_lookup when the caller decided, 0 if absent. */
+int rec_run_claim(rec *r, const run_spec *s, const char *key, int64_t seen_id, int64_t *run_id,
+                  char *note, size_t notecap, char *err, size_t errlen);
+
+/* The row of key: 1 found (run_id, status filled), 0 absent (run_id 0,
+ * status ""), -1 error. */
+int rec_run_lookup(rec *r, const char *key, int64_t *run_id, char *status, size_t cap, char *err,
+                   size_t errlen);
 
 /* Adds what the engine learns after the runner began the run: the topology
  * XML (NULL keeps it) and library versions, e.g. {"hwloc":"2.9.0"} (NULL
@@ -108,6 +139,12 @@ int rec_run_mark(rec *r, const char *key, run_status status, const char *why, ch
 /* The file this handle writes, and the schema version this program writes. */
 const char *rec_path(const rec *r);
 int rec_schema_version(void);
+
+/* Checks, without changing the file, what rec_open checks first: path exists,
+ * is an SQLite database that is not truncated, and is ours or empty, with a
+ * schema not newer than this program's. *version is its user_version (0: a
+ * file without our schema yet). 0, or -1 with err naming the file. */
+int rec_inspect(const char *path, int *version, char *err, size_t errlen);
 
 /* ---- Getting a steplog into `steps` ----
  *

@@ -139,8 +139,40 @@ static void child_progress(void *ctx, const run_spec *s, const eval_rec *e, doub
             (unsigned long long)e->steps_accepted);
 }
 
+/* The database file's identity, taken when the sweep opened it: a file
+ * deleted or replaced since (another inode at the path, or none) must not be
+ * written, or SQLite would create a new database there and the sweep would
+ * go on into it. */
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+} db_ident;
+
+static int db_ident_read(const char *path, db_ident *id, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return psgd_err(err, errlen, "%s: cannot stat the database: %s", path, strerror(errno));
+  id->dev = st.st_dev;
+  id->ino = st.st_ino;
+  return 0;
+}
+
+/* 0 if path is still the file of id; -1 with a message otherwise. */
+static int db_ident_check(const char *path, const db_ident *id, char *err, size_t errlen) {
+  struct stat st;
+  char now[96];
+  if (stat(path, &st) != 0) snprintf(now, sizeof now, "now: %s", strerror(errno));
+  else if (st.st_dev == id->dev && st.st_ino == id->ino) return 0;
+  else snprintf(now, sizeof now, "now inode %llu", (unsigned long long)st.st_ino);
+  return psgd_err(err, errlen, "%s: the database was deleted or replaced during the sweep "
+                  "(inode %llu when the sweep began, %s); stopping, so that no run is recorded "
+                  "into another file. Runs recorded before went to the old file", path,
+                  (unsigned long long)id->ino, now);
+}
+
 static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
-                                 const char *db_path, int fd, pid_t parent) {
+                                 const char *db_path, const db_ident *ident, int fd,
+                                 pid_t parent) {
   char err[PSGD_ERRLEN] = "";
   /* The parent decides what Ctrl-C means (it forwards SIGTERM). */
   signal(SIGINT, SIG_IGN);
@@ -158,7 +190,11 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
     for (;;) pause();
   child_ctx ctx = {fd, test_hook("PSGD_TEST_CRASH_RUN", index)};
 
-  rec *r = rec_open(db_path, err, sizeof err);
+  if (db_ident_check(db_path, ident, err, sizeof err)) {
+    child_say(fd, "E %s", err);
+    _exit(CHILD_FAILED);
+  }
+  rec *r = rec_open_existing(db_path, err, sizeof err);
   if (!r) {
     child_say(fd, "E %s", err);
     _exit(CHILD_FAILED);
@@ -294,6 +330,7 @@ static int drain(int fd, child_report *c) {
 typedef struct {
   const experiment *e;
   const runner_opts *o;
+  db_ident ident;     /* the database file the sweep began with */
   int k, n;           /* this is run k of n to execute in this invocation */
   double sweep_t0;
   double est_left;    /* estimated seconds of the runs after this one */
@@ -326,16 +363,23 @@ static void show_progress(const progress_view *pv, const exp_run *run, const chi
  * per-process lock and WAL-index bookkeeping must not be copied by fork()
  * (sqlite.org/howtocorrupt.html, section 2.6), so it opens a handle to begin
  * the run and another to mark it, and closes both before/after the child. */
-static int run_one(const progress_view *pv, int index, int *interrupted, char *err,
-                   size_t errlen) {
+/* run_one outcomes besides a status: the run was not started here. */
+enum { ONE_ERROR = -1, ONE_ELSEWHERE = -2, ONE_LIVE = -3, ONE_REMOTE = -4 };
+
+static int run_one(const progress_view *pv, int index, int64_t seen_id, int *interrupted,
+                   char *note, size_t notecap, char *err, size_t errlen) {
   const exp_run *run = &pv->e->runs[index];
   const runner_opts *o = pv->o;
   int64_t run_id = 0;
-  rec *r = rec_open(o->db_path, err, errlen);
-  if (!r) return -1;
-  int brc = rec_run_begin(r, &run->spec, run->key, NULL, NULL, &run_id, err, errlen);
+  if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
+  rec *r = rec_open_existing(o->db_path, err, errlen);
+  if (!r) return ONE_ERROR;
+  int crc = rec_run_claim(r, &run->spec, run->key, seen_id, &run_id, note, notecap, err, errlen);
   rec_close(r);
-  if (brc != 0) return -1;
+  if (crc < 0) return ONE_ERROR;
+  if (crc == REC_CLAIM_DONE) return ONE_ELSEWHERE;
+  if (crc == REC_CLAIM_LIVE) return ONE_LIVE;
+  if (crc == REC_CLAIM_REMOTE) return ONE_REMOTE;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0)
     return psgd_err(err, errlen, "pipe: %s", strerror(errno));
@@ -349,7 +393,7 @@ static int run_one(const progress_view *pv, int index, int *interrupted, char *e
   }
   if (pid == 0) {
     close(fds[0]);
-    child_main(run, index, run_id, o->db_path, fds[1], parent);
+    child_main(run, index, run_id, o->db_path, &pv->ident, fds[1], parent);
   }
   close(fds[1]);
   fcntl(fds[0], F_SETFL, O_NONBLOCK);
@@ -362,6 +406,7 @@ static int run_one(const progress_view *pv, int index, int *interrupted, char *e
   if (!o->tty) {
     fprintf(o->out, "run %d/%d [%d] %s %s %s\n", pv->k, pv->n, index, run->key, run->spec.label,
             run->swept);
+    if (note[0]) fprintf(o->out, "  (%s)\n", note);
     fflush(o->out);
   }
   for (;;) {
@@ -415,7 +460,8 @@ static int run_one(const progress_view *pv, int index, int *interrupted, char *e
       if (c.error[0]) snprintf(why, sizeof why, "%s", c.error);
       else snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(wstatus));
     }
-    r = rec_open(o->db_path, err, errlen);
+    if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
+    r = rec_open_existing(o->db_path, err, errlen);
     if (!r) return -1;
     int mrc = rec_run_mark(r, run->key, (run_status)status, why, err, errlen);
     rec_close(r);
@@ -456,39 +502,64 @@ static int mkdir_parent(const char *path, char *err, size_t errlen) {
   return 0;
 }
 
+/* One line for a run this process did not start. */
+static void say_not_run(const progress_view *pv, int index, const char *what, const char *note) {
+  const exp_run *run = &pv->e->runs[index];
+  if (pv->o->tty) fprintf(pv->o->out, "\r\033[K");
+  fprintf(pv->o->out, "run %d/%d [%d] %s %s %s: %s%s%s%s\n", pv->k, pv->n, index, run->key,
+          run->spec.label, run->swept, what, note[0] ? " (" : "", note, note[0] ? ")" : "");
+  fflush(pv->o->out);
+}
+
+/* Sleeps about s seconds; a signal (Ctrl-C) ends it early. */
+static void nap(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
 int runner_run(const experiment *e, const char *sel, const runner_opts *o, runner_summary *sum,
                char *err, size_t errlen) {
   memset(sum, 0, sizeof *sum);
   double t0 = now_s();
   int rc = -1;
-  char(*status)[16] = calloc((size_t)e->n_runs + 1, 16);
   int *todo = calloc((size_t)e->n_runs + 1, sizeof *todo);
+  int *wait = calloc((size_t)e->n_runs + 1, sizeof *wait);
+  int *kof = calloc((size_t)e->n_runs + 1, sizeof *kof); /* k of n, by run index */
+  int64_t *seen = calloc((size_t)e->n_runs + 1, sizeof *seen);
   rec *r = NULL;
   saved_signals sv;
-  if (!status || !todo) {
+  progress_view pv;
+  memset(&pv, 0, sizeof pv);
+  if (!todo || !wait || !kof || !seen) {
     psgd_err(err, errlen, "out of memory");
     goto out_with_arrays;
   }
   if (mkdir_parent(o->db_path, err, errlen)) goto out_with_arrays;
   r = rec_open(o->db_path, err, errlen);
   if (!r) goto out_with_arrays;
-  if (runner_db_status(o->db_path, e, status, err, errlen)) goto out_with_rec;
+  if (db_ident_read(o->db_path, &pv.ident, err, errlen)) goto out_with_rec;
 
-  /* Decide first, so progress can say "k of n" and estimate the time left. */
+  /* Decide first, so progress can say "k of n" and estimate the time left.
+   * What is decided here is checked again, in one transaction, when each run
+   * is claimed (rec_run_claim): another sweep may have run it meanwhile. */
   int n_todo = 0;
   double est_total = 0;
   int est_bound = 0;
   for (int i = 0; i < e->n_runs; i++) {
     if (!sel[i]) continue;
     sum->n_selected++;
-    int fin = rec_run_finished(r, e->runs[i].key, err, errlen);
-    if (fin < 0) goto out_with_rec;
-    int retry = o->retry_failed &&
-                (!strcmp(status[i], "timeout") || !strcmp(status[i], "crashed"));
-    if (fin == 1 && !retry) {
+    char status[32];
+    int f = rec_run_lookup(r, e->runs[i].key, &seen[i], status, sizeof status, err, errlen);
+    if (f < 0) goto out_with_rec;
+    int failed = f == 1 && (!strcmp(status, "timeout") || !strcmp(status, "crashed"));
+    int result = f == 1 && (!strcmp(status, "ok") || !strcmp(status, "converged") ||
+                            !strcmp(status, "diverged"));
+    if (result || (failed && !o->retry_failed)) {
       sum->n_skipped++;
+      if (failed) sum->n_failed_skipped++;
       continue;
     }
+    kof[i] = n_todo + 1;
     todo[n_todo++] = i;
     est_total += e->runs[i].est_s;
     est_bound |= e->runs[i].est_bound;
@@ -504,34 +575,84 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
 
   g_interrupts = 0;
   signals_install(&sv);
-  progress_view pv = {e, o, 0, n_todo, t0, est_total, 1.0};
+  pv.e = e;
+  pv.o = o;
+  pv.n = n_todo;
+  pv.sweep_t0 = t0;
+  pv.est_left = est_total;
+  pv.est_scale = 1.0;
   double est_done = 0, real_done = 0;
-  for (int k = 0; k < n_todo && !g_interrupts; k++) {
-    int i = todo[k];
-    pv.k = k + 1;
-    pv.est_left -= e->runs[i].est_s;
-    double ts = now_s();
-    int interrupted = 0;
-    int st = run_one(&pv, i, &interrupted, err, errlen);
-    if (st < 0) {
-      signals_restore(&sv);
-      goto out_with_rec;
+  int n_wait = 0, stop = 0, waiting_said = 0;
+  char note[PSGD_ERRLEN];
+  /* First pass over the plan; runs that a live process on this host holds
+   * are waited for afterwards (and redone if that process dies first), so
+   * the sweep ends only when every selected run has an outcome. */
+  for (int pass = 0; !stop && !g_interrupts; pass++) {
+    int n = pass == 0 ? n_todo : n_wait, n_next = 0;
+    if (n == 0) break;
+    if (pass > 0) {
+      if (!waiting_said) {
+        fprintf(o->out, "waiting for %d run%s that another psgd process is running\n", n,
+                n == 1 ? "" : "s");
+        fflush(o->out);
+        waiting_said = 1;
+      }
+      nap(0.5);
+      if (g_interrupts) break;
     }
-    sum->n_ran++;
-    sum->n_status[st]++;
-    if (interrupted) break;
-    est_done += e->runs[i].est_s;
-    real_done += now_s() - ts;
-    if (est_done > 0) pv.est_scale = real_done / est_done;
+    for (int k = 0; k < n && !g_interrupts; k++) {
+      int i = pass == 0 ? todo[k] : wait[k];
+      pv.k = kof[i];
+      if (pass == 0) pv.est_left -= e->runs[i].est_s;
+      double ts = now_s();
+      int interrupted = 0;
+      int st = run_one(&pv, i, seen[i], &interrupted, note, sizeof note, err, errlen);
+      if (st == ONE_ERROR) {
+        signals_restore(&sv);
+        goto out_with_arrays;
+      }
+      if (st == ONE_LIVE) {
+        if (pass == 0) say_not_run(&pv, i, "left to another process, waited for at the end", note);
+        wait[n_next++] = i;
+        continue;
+      }
+      if (st == ONE_REMOTE) {
+        say_not_run(&pv, i, "not run here", note);
+        sum->n_remote++;
+        continue;
+      }
+      if (st == ONE_ELSEWHERE) {
+        say_not_run(&pv, i, "not run here", note);
+        sum->n_elsewhere++;
+        continue;
+      }
+      sum->n_ran++;
+      sum->n_status[st]++;
+      if (interrupted) {
+        stop = 1;
+        break;
+      }
+      est_done += e->runs[i].est_s;
+      real_done += now_s() - ts;
+      if (est_done > 0) pv.est_scale = real_done / est_done;
+    }
+    /* wait[] is read (pass > 0) and rewritten in place: n_next <= k */
+    n_wait = n_next;
   }
+  sum->n_waited_out = g_interrupts ? n_wait : 0;
   sum->interrupted = g_interrupts > 0;
   signals_restore(&sv);
+  /* The last run's records went to the file as it was then: say so if it
+   * was replaced meanwhile. */
+  if (!sum->interrupted && db_ident_check(o->db_path, &pv.ident, err, errlen)) goto out_with_arrays;
   rc = 0;
 out_with_rec:
   rec_close(r);
 out_with_arrays:
-  free(status);
   free(todo);
+  free(wait);
+  free(kof);
+  free(seen);
   sum->wall_s = now_s() - t0;
   return rc;
 }

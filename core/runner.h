@@ -12,6 +12,21 @@
  * and the sweep ends). A SIGKILLed runner takes its child with it
  * (PR_SET_PDEATHSIG); the 'running' row it leaves is redone next time.
  *
+ * Several runners on one database (the same sweep started twice, or slices
+ * of it): each run is claimed with rec_run_claim, which never takes a run
+ * held by a live process. A run another process on this host holds is
+ * waited for at the end of the sweep (and claimed and redone if that process
+ * dies first); a run it finished meanwhile is not run again. So every run
+ * ends exactly once and every runner ends only when all its runs have an
+ * outcome. A run held by a process on another host is not waited for
+ * (counted in n_remote).
+ *
+ * The database file's identity (device, inode) is taken when the sweep
+ * begins and checked before each run is claimed, before a crashed run is
+ * marked, in each child before it opens the file, and at the end: a file
+ * deleted or replaced during the sweep stops it with an error (-1) instead
+ * of recording into a new file.
+ *
  * Test hooks (environment, used by tests/it_runner_*.sh):
  *   PSGD_TEST_CRASH_RUN=i  the child of run index i raises SIGSEGV at its first
  *                          progress report (after engine_run if none came)
@@ -36,6 +51,10 @@ typedef struct {
 typedef struct {
   int n_selected;                   /* runs selected by --only */
   int n_skipped;                    /* already finished in the database */
+  int n_failed_skipped;             /* of those: timeout/crashed, not redone (no --retry-failed) */
+  int n_elsewhere;                  /* finished or retried by another process during the sweep */
+  int n_remote;                     /* held by a process on another host: not run, not waited for */
+  int n_waited_out;                 /* still held by another process when interrupted */
   int n_ran;                        /* started in this invocation */
   int n_status[RUN_STATUS_COUNT];   /* outcomes of the runs started here */
   int interrupted;                  /* 1: stopped by a signal */

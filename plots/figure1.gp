@@ -56,6 +56,11 @@ KACC = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND accepted AND int
 KREJ = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 > ".sprintf("%.6f", K_OPEN).\
          " AND t_end_ns / 1e6 <= ".sprintf("%.6f", K_CLOSE))
 machine = q("SELECT host || ', ' || cpu_model || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RUN)
+# the key names the rejected marker only when the window draws one (a row of
+# STEPS whose end, where the marker is, lies inside the x range)
+REJ_W = int(q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 >= ".sprintf("%.6f", W0).\
+              " AND t_start_ns / 1e6 <= ".sprintf("%.6f", W1)." AND t_end_ns / 1e6 <= ".sprintf("%.6f", W1 + 0.02 * (W1 - W0))))
+REJKEY = REJ_W > 0 ? "keyentry with points pt 2 ps 1.7 lw 3 lc rgb '#d62728' title 'rejected: started before the interval, or interval full'," : ""
 scale = (M >= 32 || q("SELECT dataset FROM runs WHERE run_id = ".RUN) ne "fashion-mnist") ? "paper" : "quick"
 
 do for [fmt in "png pdf"] {
@@ -81,7 +86,7 @@ do for [fmt in "png pdf"] {
        '' using 2:($1 + $6) with points pt 13 ps 0.8 lc rgb "#555555" title "step start (label: start index i)", \
        '' using 3:($1 + $6):($4 == 1 ? 7 : 2):($4 == 1 ? 0x1f77b4 : 0xd62728) with points pt variable lc rgb variable ps 1.7 lw 3 notitle, \
        keyentry with points pt 7 ps 1.7 lc rgb "#1f77b4" title "accepted: update applied", \
-       keyentry with points pt 2 ps 1.7 lw 3 lc rgb "#d62728" title "rejected: started before the interval, or interval full", \
+       @REJKEY \
        '' using 2:($1 + $6 - 0.15):(sprintf("%d", $5)) with labels left font ",8" offset 0.2,0 notitle
   unset object 1; unset object 2; unset object 3
   unset label 1; unset label 2; unset label 3

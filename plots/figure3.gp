@@ -5,7 +5,7 @@
 #       runs, Async's mean tau as a dashed line; also the largest tau seen
 #       and the bound y - 1 that no accepted step may exceed
 #   3b  the distribution of tau (share of accepted steps per tau) per y,
-#       Async's dotted
+#       Async's dotted; lines with a point per bin (a one-bin series is drawn)
 #   3c  the y-decay run: tau quartiles (q1, median, q3; nearest rank) and
 #       largest tau of the accepted steps in each of NBINS time bins, with the
 #       y in force and the thread count m
@@ -61,7 +61,9 @@ TAU99 = int(q("WITH a AS (SELECT staleness, row_number() OVER (ORDER BY stalenes
               "FROM steps WHERE run_id = ".RA." AND accepted) SELECT max(staleness) FROM a WHERE rn <= (99 * n + 99) / 100"))
 TW = (TAU99 + 29) / 30
 TW = TW < 1 ? 1 : TW
-array COL[10] = ["#fdd49e", "#fdbb84", "#fc8d59", "#ef6548", "#d7301f", "#b30000", "#7f0000", "#54278f", "#3f007d", "#000000"]
+# (the two palest of the sequential palette darkened: visible on white)
+array PT[10] = [6, 4, 8, 10, 12, 14, 6, 4, 8, 10]
+array COL[10] = ["#f2b45c", "#f59b57", "#fc8d59", "#ef6548", "#d7301f", "#b30000", "#7f0000", "#54278f", "#3f007d", "#000000"]
 
 # 3c: time bins over the decay run's accepted steps
 T_END = real(q("SELECT max(t_end_ns) / 1e9 FROM steps WHERE run_id = ".RD." AND accepted"))
@@ -94,7 +96,7 @@ do for [fmt in "png pdf"] {
   plot MEAN using 1:2 with linespoints ls 1 title "IntAsync: mean tau", \
        ASYNC_MEAN with lines dt 2 lw 2 lc rgb "#d62728" title sprintf("Async (m = %d): mean tau %.1f", MA, ASYNC_MEAN), \
        MEAN using 1:3 with points pt 6 ps 1.2 lc rgb "#2ca02c" title "IntAsync: largest tau", \
-       MEAN using 1:4 with lines lw 1 lc rgb "#777777" title "bound y - 1"
+       (x >= 1 ? x - 1 : NaN) with lines lw 1 lc rgb "#777777" title "bound y - 1"
   unset logscale x
 
   # 3b
@@ -104,9 +106,15 @@ do for [fmt in "png pdf"] {
   set yrange [0.01 : 100]
   set xlabel sprintf("tau (model versions; up to Async's 99th percentile, %d; Async's max %d)", TAU99, ASYNC_MAX)
   set ylabel (TW > 1 ? sprintf("share of accepted steps per tau value (%%, mean over bins of %d; log)", TW) : "share of accepted steps per tau value (%, log scale)")
-  set key outside right top box opaque title "y"
-  plot for [i=1:NYB] hist(yrun(i)) using 1:2 with lines lw 2 lc rgb COL[(i - 1) % 10 + 1] title yval(i), \
-       hist(RA) using 1:2 with lines dt 3 lw 3 lc rgb "#1f77b4" title "Async"
+  # with points: a series whose tau values all fall into one bin (y = 2 with
+  # bins of 3) is one point, which a line alone would not draw. Small y put
+  # all their steps into the first bins, where several series can share a
+  # value (each 100% / TW when all fall into bin 0): the markers are open
+  # shapes, a different one per series, shrinking as y grows, so coinciding
+  # points show as nested outlines.
+  set key outside right top box opaque title "y (marker\nshrinks as y\ngrows)"
+  plot for [i=1:NYB] hist(yrun(i)) using 1:2 with linespoints lw 2 pt PT[(i - 1) % 10 + 1] ps (0.5 + 0.16 * (NYB - i + 1)) lc rgb COL[(i - 1) % 10 + 1] title yval(i), \
+       hist(RA) using 1:2 with linespoints dt 3 lw 3 pt 6 ps 0.8 lc rgb "#1f77b4" title "Async"
   unset logscale y
   set key noautotitle
 

@@ -5,6 +5,13 @@
 # time with the text "not reached". Variants appear in the order of the
 # experiment file (first run_id per label). Reads only finished runs of
 # experiment 'figure4'.
+# Nothing covers data: one key for both panels, below them in a strip the
+# plot areas never enter; the "not reached" explanation is in the panel title.
+# Series that share a value at a thread count stay visible: series i of n is
+# drawn shifted sideways by (i - (n + 1) / 2) * DX doublings of m (the tics
+# mark the true thread counts; the subtitle says so), and each series has its
+# own marker shape. The markers are drawn again after all lines, so that no
+# line of another series runs across one.
 #   gnuplot -c plots/figure4.gp DB OUTDIR THRESHOLD
 # The queries (all numbers plotted come from them):
 #   best:  SELECT r.threads, max(e.test_acc) FROM runs r JOIN evals e USING(run_id) ...
@@ -42,34 +49,47 @@ do for [i=1:labels_n] { L[i] = label(i) }
 # x range padded by a fifth of a doubling so points on the outer thread counts (and their labels) are not on the border
 tmin = real(system(SQL."\"SELECT min(threads) FROM runs r WHERE ".W."\""))
 tmax = real(system(SQL."\"SELECT max(threads) FROM runs r WHERE ".W."\""))
-# one plot element per series that has rows (an empty data source makes gnuplot warn)
+# sideways shift of series i, as a factor on m (log x): DX doublings apart
+DX = 0.09
+sh(i) = 2**(DX * (i - (labels_n + 1) / 2.0))
+# one plot element per series that has rows (an empty data source makes gnuplot
+# warn); the key is drawn once, by the left panel, so these have no titles
 P = ""
 do for [i=1:labels_n] {
-  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using 1:2 with linespoints ls %d title label(%d), ", i, i, i) }
-  else { P = P.sprintf("keyentry with linespoints ls %d title label(%d), ", i, i) }
-  if (n_nr(i) > 0) {
-    P = P.sprintf("nr(%d) using 1:2 with points ls %d pt 6 ps 2 notitle, ", i, i)
-    P = P.sprintf("nr(%d) using 1:2:(sprintf('%%s: not reached in %%.3g s', L[%d], $2)) with labels right offset -1.5,0 tc ls %d notitle, ", i, i, i)
-  }
+  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using ($1 * sh(%d)):2 with linespoints ls %d ps 1.2 notitle, ", i, i, i) }
+  if (n_nr(i) > 0) { P = P.sprintf("nr(%d) using ($1 * sh(%d)):2 with points ls %d pt 6 ps 1.8 notitle, ", i, i, i) }
+}
+do for [i=1:labels_n] {
+  if (n_reached(i) > 0) { P = P.sprintf("ttt(%d) using ($1 * sh(%d)):2 with points ls %d ps 1.2 notitle, ", i, i, i) }
 }
 P = P."1/0 notitle"
+any_nr = 0
+do for [i=1:labels_n] { any_nr = any_nr + n_nr(i) }
+NRNOTE = any_nr > 0 ? "\n{/*0.85 open circle: no run of that variant and m reached it; drawn at the run's wall time}" : ""
+SHIFT = sprintf("series drawn %.2f doublings of m apart (within +-%.2f) so that equal values stay visible; tics: the thread counts", DX, DX * (labels_n - 1) / 2.0)
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1400,520 font "Sans,11"; set output OUT."/figure4.png" }
-  else { set terminal pdfcairo size 11in,4in font "Sans,9"; set output OUT."/figure4.pdf" }
-  set multiplot layout 1,2 title sprintf("Fig. 4: scalability (%s scale; %s)", scale, subtitle)
+  if (fmt eq "png") { set terminal pngcairo size 1400,600 font "Sans,11"; set output OUT."/figure4.png" }
+  else { set terminal pdfcairo size 11in,4.7in font "Sans,9"; set output OUT."/figure4.pdf" }
+  # the bottom 24% of the page holds the shared key: the panels end above it
+  set multiplot layout 1,2 title sprintf("Fig. 4: scalability (%s scale; %s)\n{/*0.85 %s}", scale, subtitle, SHIFT) \
+      margins 0.06, 0.98, 0.24, 0.84 spacing 0.07, 0
   set logscale x 2
-  set xrange [tmin / 2**0.2 : tmax * 2**0.2]
+  set xrange [tmin / 2**0.3 : tmax * 2**0.3]
+  set xtics ()
+  do for [t in system(SQL."\"SELECT DISTINCT threads FROM runs r WHERE ".W." ORDER BY threads\"")] { set xtics add (t t) }
   set xlabel "threads m"
-  set key inside bottom left
+  set key at screen 0.5, 0.015 center bottom horizontal maxcols 5 box opaque width 1 samplen 3
   set ylabel "best test accuracy (%)"
   set title "best accuracy reached"
-  plot for [i=1:labels_n] best(i) using 1:2 with linespoints ls i title label(i)
+  set offsets 0, 0, graph 0.05, graph 0.05
+  plot for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with linespoints ls i ps 1.2 title label(i), \
+       for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with points ls i ps 1.2 notitle
   set ylabel "seconds to ".sprintf("%g", THR*100)."% test accuracy"
-  set title sprintf("time to threshold accuracy %g%%", THR*100)
-  set key inside bottom right
+  set title sprintf("time to threshold accuracy %g%%", THR*100).NRNOTE
+  unset key
   set yrange [0:*]
-  set offsets 0, 0, graph 0.1, 0
+  set offsets 0, 0, graph 0.08, 0
   plot @P
   set autoscale y
   set offsets 0, 0, 0, 0

@@ -9,6 +9,14 @@
 #   best time      = min over its runs of the first time an evaluation reached the common accuracy
 #   avg. time      = mean of that time over its runs, only when every run reached it; else "*"
 #                    with the number of runs that did (the paper omits these averages too)
+# One rounding rule for table1.md and table1.png: every shown number is
+# rounded to one decimal, half up (away from zero: the values are >= 0), on
+# its decimal value, by R1 below in SQL; both outputs print those same strings.
+# (Accuracies are multiples of 0.05% when the test set has 2,000 images, so
+# halves are common; C's and SQLite's printf round them differently, e.g.
+# 89.35 is stored as 89.34999..: 89.3 in C, 89.4 in SQLite.)
+# The accuracy panel's axis starts at a stated whole percent (in its label),
+# not at 0: the bars differ by tenths of a point.
 #   gnuplot -c plots/table1.gp DB OUTDIR
 DB = ARG1
 OUT = ARG2
@@ -16,6 +24,9 @@ load "plots/style.gp"
 SQL = "sqlite3 -batch -readonly ".DB." "
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
 q(s) = system(SQL."\"".s."\"")
+# the rounding rule: one decimal, half up; the 1e-9 absorbs the binary error of
+# a decimal half (89.35 * 10 = 893.4999..)
+R1(c) = "printf('%.1f', CAST((".c.") * 10 + 0.5 + 1e-9 AS INTEGER) / 10.0)"
 n_evals_s = q("SELECT count(*) FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND e.test_acc IS NOT NULL")
 n_evals = n_evals_s eq "" ? 0 : int(n_evals_s)  # "" when the database has no such table
 if (n_evals < 1) { print "table1: no evaluations of finished runs of experiment figure4 in ".DB." (run: make table1)"; exit status 1 }
@@ -30,17 +41,21 @@ T = "WITH rb AS (SELECT r.run_id, r.dataset, r.label, r.threads, max(e.test_acc)
     "ta AS (SELECT dataset, label, min(t) AS tbest, avg(t) AS tavg, count(t) AS reached FROM tt GROUP BY dataset, label) " . \
     "SELECT lb.dataset AS dataset, lb.label AS label, lb.lbest * 100 AS best, lb.lavg * 100 AS avg, cm.acc * 100 AS common, " . \
     "coalesce(ta.tbest, -1) AS tbest, CASE WHEN ta.reached = lb.n THEN ta.tavg ELSE -1 END AS tavg, ta.reached AS reached, lb.n AS n, " . \
-    "(SELECT group_concat(threads, ', ') FROM (SELECT DISTINCT threads FROM rb WHERE rb.dataset = lb.dataset AND rb.label = lb.label AND rb.best = lb.lbest ORDER BY threads)) AS mbest " . \
+    "(SELECT group_concat(threads, ', ') FROM (SELECT DISTINCT threads FROM rb WHERE rb.dataset = lb.dataset AND rb.label = lb.label AND rb.best = lb.lbest ORDER BY threads)) AS mbest, " . \
+    R1("lb.lbest * 100")." AS best_s, ".R1("lb.lavg * 100")." AS avg_s, ".R1("cm.acc * 100")." AS common_s, " . \
+    R1("ta.tbest")." AS tbest_s, ".R1("ta.tavg")." AS tavg_s " . \
     "FROM lb JOIN cm USING(dataset) JOIN ta USING(dataset, label)"
 sets_n = int(q("SELECT count(DISTINCT dataset) FROM runs r WHERE ".W))
 nth_set(k) = "(SELECT DISTINCT dataset FROM runs r WHERE ".W." ORDER BY dataset LIMIT 1 OFFSET ".(k-1).")"
 dataset(k) = q("SELECT ".nth_set(k))
-common(k) = q("SELECT printf('%.1f', common) FROM (".T.") WHERE dataset = ".nth_set(k)." LIMIT 1")
-md_rows(k) = q("SELECT printf('| %s | %.1f%% | %.1f%% | %s | %s | %s |', label, best, avg, mbest, " . \
-  "CASE WHEN reached > 0 THEN printf('%.1f s', tbest) ELSE 'never' END, " . \
-  "CASE WHEN reached = n THEN printf('%.1f s', tavg) ELSE printf('* (%d of %d runs reached it)', reached, n) END) " . \
+common(k) = q("SELECT common_s FROM (".T.") WHERE dataset = ".nth_set(k)." LIMIT 1")
+md_rows(k) = q("SELECT printf('| %s | %s%% | %s%% | %s | %s | %s |', label, best_s, avg_s, mbest, " . \
+  "CASE WHEN reached > 0 THEN tbest_s || ' s' ELSE 'never' END, " . \
+  "CASE WHEN reached = n THEN tavg_s || ' s' ELSE printf('* (%d of %d runs reached it)', reached, n) END) " . \
   "FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label")
-bars(k) = "< ".SQL."\"SELECT label, best, avg, tbest, tavg, reached, n FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label\""
+# columns: 1 label, 2 best, 3 avg, 4 tbest, 5 tavg, 6 reached, 7 n, 8-11 the
+# rounded strings of 2-5 (the same as in table1.md)
+bars(k) = "< ".SQL."\"SELECT label, best, avg, tbest, tavg, reached, n, best_s, avg_s, coalesce(tbest_s, ''), coalesce(tavg_s, '') FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label\""
 n_labels(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)))
 n_full(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)." AND tavg >= 0"))
 machine = q("SELECT host || ', ' || cpu_model || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
@@ -55,6 +70,7 @@ print sprintf("Table 1 (%s scale; %s; m = %s threads; %d repetition(s)): best an
 print "accuracy over the runs of each algorithm, and the training time until the test accuracy first"
 print "reached the highest accuracy that every algorithm reached (the common accuracy)."
 print "\"*\": not every run reached it, so no average (as in the paper)."
+print "Every number is rounded to one decimal, half up (89.35 -> 89.4), the same digits as table1.png."
 do for [k=1:sets_n] {
   print ""
   print sprintf("**%s**, common accuracy %s%%:", dataset(k), common(k))
@@ -69,11 +85,16 @@ unset print
 # Value labels of the time panel (a macro: defined outside the loops, which expand
 # macros when they are read). Where a bar is missing, its reason is written upwards
 # inside its slot, so it stays within the slot and the plot.
-TIMELABELS = "bars(k) using ($0 - 0.19):($4 < 0 ? 0 : $4):($4 < 0 ? '' : sprintf('%.1f', $4)) with labels offset 0,0.7 font ',8' notitle, " . \
+TL = "bars(k) using ($0 - 0.19):($4 < 0 ? 0 : $4):($4 < 0 ? '' : strcol(10)) with labels offset 0,0.7 font ',8' notitle, " . \
   "'' using ($0 - 0.19):(0):($4 < 0 ? 'never' : '') with labels rotate by 90 left offset 0,0.5 font ',8' notitle, " . \
-  "'' using ($0 + 0.19):($5 < 0 ? 0 : $5):($5 < 0 ? '' : sprintf('%.1f', $5)) with labels offset 0,0.7 font ',8' notitle, " . \
-  "'' using ($0 + 0.19):(0):($5 < 0 ? sprintf('*: %d of %d runs', $6, $7) : '') with labels rotate by 90 left offset 0,0.5 font ',8' notitle"
+  "'' using ($0 + 0.19):($5 < 0 ? 0 : $5):($5 < 0 ? '' : strcol(11)) with labels offset 0,0.7 font ',8' notitle, " . \
+  "'' using ($0 + 0.19):(0):($5 < 0 ? sprintf('*: %d of %d runs', $6, $7) : '') with labels rotate by 90 left offset 0,0.5 font ',8' "
+TIMELABELS = TL . "notitle"
+# without any avg. bar, the key entry for avg. goes with the "*" labels: a
+# box sample for bars drawn nowhere would be a key entry of nothing
+TIMELABELS0 = TL . "title AVGT0"
 AVGT = "avg. (*: not every run reached it)"
+AVGT0 = "avg.: * = not every run reached it (no bar)"
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size 1300, (420 * sets_n + 60) font "Sans,10"; set output OUT."/table1.png" }
   else { set terminal pdfcairo size 10in, (3.3 * sets_n + 0.4)in font "Sans,8"; set output OUT."/table1.pdf" }
@@ -90,18 +111,21 @@ do for [fmt in "png pdf"] {
   do for [k=1:sets_n] {
     set autoscale x
     set title sprintf("%s: test accuracy over all runs", dataset(k))
-    set ylabel "test accuracy (%)"
     set yrange [*:*]
     stats bars(k) using 3 nooutput
     lo = STATS_min
     stats bars(k) using 2 nooutput
     hi = STATS_max
-    set yrange [lo - 0.6 * (hi - lo) - 0.5 : hi + 0.4 * (hi - lo) + 0.5]
+    # the axis starts at a whole percent below the lowest bar, stated in the label
+    base = floor(lo - 0.6 * (hi - lo) - 0.5)
+    base = base < 0 ? 0 : base
+    set ylabel sprintf("test accuracy (%%; axis starts at %d%%, not 0)", base)
+    set yrange [base : hi + 0.4 * (hi - lo) + 0.5]
     set xrange [-0.6 : n_labels(k) - 0.4]
     plot bars(k) using ($0 - 0.19):2:xtic(1) with boxes ls 1 title "best", \
          ''      using ($0 + 0.19):3 with boxes ls 2 title "avg.", \
-         ''      using ($0 - 0.19):2:(sprintf("%.1f", $2)) with labels offset 0,0.7 font ",8" notitle, \
-         ''      using ($0 + 0.19):3:(sprintf("%.1f", $3)) with labels offset 0,0.7 font ",8" notitle
+         ''      using ($0 - 0.19):2:(strcol(8)) with labels offset 0,0.7 font ",8" notitle, \
+         ''      using ($0 + 0.19):3:(strcol(9)) with labels offset 0,0.7 font ",8" notitle
     set title sprintf("%s: training time until the test accuracy first reached %s%%", dataset(k), common(k))
     set ylabel sprintf("seconds to %s%% test accuracy", common(k))
     set yrange [*:*]
@@ -114,15 +138,15 @@ do for [fmt in "png pdf"] {
     set yrange [0 : (hi > 0 ? 1.3 * hi : 1)]
     set xrange [-0.6 : n_labels(k) - 0.4]
     # The avg. bars are plotted only when there is one (an all-NaN data source makes
-    # gnuplot warn, even in a for loop of no iterations); otherwise only a key entry.
+    # gnuplot warn, even in a for loop of no iterations); otherwise the "*" labels
+    # carry the avg. key entry.
     if (n_full(k) > 0) {
       plot bars(k) using ($0 - 0.19):($4 < 0 ? NaN : $4):xtic(1) with boxes ls 1 title "best", \
            ''      using ($0 + 0.19):($5 < 0 ? NaN : $5) with boxes ls 2 title AVGT, \
            @TIMELABELS
     } else {
       plot bars(k) using ($0 - 0.19):($4 < 0 ? NaN : $4):xtic(1) with boxes ls 1 title "best", \
-           keyentry with boxes ls 2 title AVGT, \
-           @TIMELABELS
+           @TIMELABELS0
     }
   }
   set autoscale x

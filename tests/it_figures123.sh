@@ -47,6 +47,8 @@ for n in 1 2 3; do
   check "figure${n}_png" "$(png "$tmp/out/figure$n.png")" png
   check "figure${n}_pdf" "$(pdf "$tmp/out/figure$n.pdf")" pdf
   check "figure${n}_no_gnuplot_warning" "$(grep -ci 'warning\|error' "$tmp/gp$n.out")" 0
+  # every key entry has something drawn (tests/plot_series.sh)
+  check_series "figure${n}_series_drawn" plots/figure$n.gp "$tmp/f$n.db" "$tmp/series$n"
 done
 
 # a database without the figure's runs: a clear failure, no figure

@@ -78,6 +78,12 @@ for s in figure5 table1 thesis-staleness; do
 done
 gnuplot -c plots/thesis-compare.gp "$db" "$out" 0.5 0.4 0.3 quick > "$tmp/plot_cmp.log" 2>&1
 check plot_thesis-compare $? 0
+# every key entry has something drawn (tests/plot_series.sh)
+for s in figure5 table1 thesis-staleness; do
+  check_series "${s}_series_drawn" plots/$s.gp "$db" "$tmp/series_$s" quick
+done
+check_series thesis-compare_series_drawn plots/thesis-compare.gp "$db" "$tmp/series_cmp" 0.5 0.4 0.3 quick
+check_series figure4_series_drawn plots/figure4.gp "$db" "$tmp/series_fig4" 0.5
 # no gnuplot warnings (e.g. an outlier series without rows)
 for l in plot_cmp plot_thesis-staleness; do check "${l}_gnuplot_clean" "$(cat "$tmp/$l.log")" ""; done
 for f in figure5 table1 thesis-compare thesis-staleness; do
@@ -90,9 +96,10 @@ done
 # table1.md: one row per algorithm, and the common accuracy is the smallest
 # of the algorithms' best accuracies (computed here independently)
 check table1_rows "$(grep -c '^| Async \|^| IntAsync decay y0=4 ' "$out/table1.md")" 2
-common=$(q "SELECT printf('%.1f', min(b) * 100) FROM (SELECT max(e.test_acc) AS b FROM runs r JOIN evals e USING(run_id) WHERE r.experiment = 'figure4' GROUP BY r.label)")
+# (rounded as table1 states: one decimal, half up)
+common=$(q "SELECT printf('%.1f', CAST(min(b) * 1000 + 0.5 + 1e-9 AS INTEGER) / 10.0) FROM (SELECT max(e.test_acc) AS b FROM runs r JOIN evals e USING(run_id) WHERE r.experiment = 'figure4' GROUP BY r.label)")
 check table1_common_acc "$(grep -c "common accuracy $common%" "$out/table1.md")" 1
-best_async=$(q "SELECT printf('%.1f%%', max(e.test_acc) * 100) FROM runs r JOIN evals e USING(run_id) WHERE r.experiment = 'figure4' AND r.label = 'Async'")
+best_async=$(q "SELECT printf('%.1f%%', CAST(max(e.test_acc) * 1000 + 0.5 + 1e-9 AS INTEGER) / 10.0) FROM runs r JOIN evals e USING(run_id) WHERE r.experiment = 'figure4' AND r.label = 'Async'")
 check table1_best_async "$(grep '^| Async ' "$out/table1.md" | cut -d'|' -f3 | tr -d ' ')" "$best_async"
 # an algorithm whose best accuracy is the common one reaches it: its best time is a number
 low=$(q "SELECT r.label FROM runs r JOIN evals e USING(run_id) WHERE r.experiment = 'figure4' GROUP BY r.label ORDER BY max(e.test_acc) LIMIT 1")

@@ -33,6 +33,8 @@ check crashed_rows_deleted \
 # a plain re-run skips them (final statuses); --retry-failed redoes exactly those two
 "$PSGD" run "$tmp/crash.cfg" --db "$db" > "$tmp/out2" 2>&1; rc=$?
 check rerun_skips_failed "$rc $(grep -c '^run [0-9]' "$tmp/out2")" "0 0"
+check rerun_says_failed_skipped \
+  "$(grep -c '^2 runs recorded timeout or crashed before were skipped: redo with --retry-failed' "$tmp/out2")" 1
 "$PSGD" run "$tmp/crash.cfg" --db "$db" --retry-failed > "$tmp/out3" 2>&1; rc=$?
 check retry_failed "$rc $(grep -c '^run [0-9]' "$tmp/out3") $(q "SELECT COUNT(*) FROM runs WHERE status='ok'")" "0 2 3"
 check one_row_per_key "$(q "SELECT COUNT(*) || ' ' || COUNT(DISTINCT key) FROM runs")" "3 3"

@@ -59,6 +59,9 @@ check backoff_gnuplot_clean "$?:$(cat "$tmp/gp_b")" "0:"
 check backoff_png "$(png "$tmp/out/thesis-backoff.png")" png
 check backoff_pdf "$(pdf "$tmp/out/thesis-backoff.pdf")" pdf
 check retries_recorded "$(sqlite3 "$tmp/b.db" "SELECT count(*) FROM events WHERE kind = 'store_retries'")" 8
+# every key entry has something drawn (tests/plot_series.sh)
+check_series heatmaps_series_drawn plots/thesis-heatmaps.gp "$tmp/h.db" "$tmp/series_h"
+check_series backoff_series_drawn plots/thesis-backoff.gp "$tmp/b.db" "$tmp/series_b"
 
 # no runs of the experiment: a clear failure, no figure
 rm -f "$tmp/out/"*

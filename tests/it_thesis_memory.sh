@@ -28,6 +28,7 @@ out=$(gnuplot -c plots/thesis-memory.gp "$tmp/m.db" "$tmp/out" 2>&1)
 check memory_gnuplot_clean "$?:$out" "0:"
 check memory_png "$(png "$tmp/out/thesis-memory.png")" png
 check memory_pdf "$(pdf "$tmp/out/thesis-memory.pdf")" pdf
+check_series memory_series_drawn plots/thesis-memory.gp "$tmp/m.db" "$tmp/series_m"
 sqlite3 "$tmp/e.db" "CREATE TABLE runs (run_id INTEGER, experiment TEXT, status TEXT);" 2>/dev/null
 out=$(gnuplot -c plots/thesis-memory.gp "$tmp/e.db" "$tmp/empty" 2>&1)
 rc=$?

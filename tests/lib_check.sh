@@ -20,3 +20,17 @@ check_run() {
     sed 's/^/    /' "$out"
   fi
 }
+#   check_series NAME SCRIPT.gp DB OUTDIR [ARGS...]   ok if every series with a
+#                         key entry in the figures SCRIPT draws (rendered as
+#                         SVG into the empty OUTDIR) has a drawn element, see
+#                         tests/plot_series.sh; else the series without one follow
+check_series() {
+  name=$1
+  shift
+  if series_out=$(sh tests/plot_series.sh "$@" 2>&1); then
+    echo "ok $name"
+  else
+    echo "not ok $name"
+    echo "$series_out" | grep -v '^series \|^svg ' | sed 's/^/    /'
+  fi
+}

@@ -4,7 +4,10 @@
  * size's documented properties), and 512 threads running LeNet5 forward and
  * backward through OpenBLAS at once, each on its own workspace (without the
  * gate in gemm.c, Debian's OpenBLAS 0.3.21 aborted or crashed here in about
- * one run in three on a 2-core machine: "too many memory regions"). */
+ * one run in three on a 2-core machine: "too many memory regions"), and
+ * the BLAS self-check: it passes with this environment's BLAS and, with a
+ * wrong product injected through gemm.c's test hook, model_create refuses
+ * with a message naming OPENBLAS_CORETYPE. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "common.h"
+#include "gemm.h"
 #include "model.h"
 #include "optim.h"
 
@@ -298,6 +304,65 @@ static void test_512_threads_openblas(void **state) {
   model_free(m);
 }
 
+/* Wrong kernels of the kinds a mis-chosen BLAS core type produces: a
+ * product that drops the last term of the inner dimension (a bad K tail),
+ * and one that adds to C where beta = 0 asked it to overwrite. */
+static void sgemm_rowmajor(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+              N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+static void bad_k_tail(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+  sgemm_rowmajor(ta, tb, M, N, K > 1 && K % 16 ? K - 1 : K, A, lda, B, ldb, beta, C, ldc);
+}
+static void bad_beta(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+  (void)beta;
+  sgemm_rowmajor(ta, tb, M, N, K, A, lda, B, ldb, 1.0f, C, ldc);
+}
+
+static void test_blas_selfcheck(void **state) {
+  (void)state;
+  char err[PSGD_ERRLEN] = "";
+  /* a fresh check with this environment's BLAS (OPENBLAS_CORETYPE as set) */
+  gemm_set_kernel_for_test(NULL);
+  uint64_t t0 = psgd_now_ns();
+  int rc = gemm_selfcheck(err, sizeof err);
+  double ms = (double)(psgd_now_ns() - t0) * 1e-6;
+  if (rc) fprintf(stderr, "%s\n", err);
+  assert_int_equal(rc, 0);
+  printf("# BLAS self-check: %.1f ms (%s)\n", ms, gemm_kernel_name());
+  /* milliseconds, with room for a loaded 2-core machine */
+  assert_true(ms < 1000.0);
+  /* once per process: the second call answers from memory */
+  t0 = psgd_now_ns();
+  assert_int_equal(gemm_selfcheck(err, sizeof err), 0);
+  assert_true((double)(psgd_now_ns() - t0) * 1e-6 < ms / 10 + 0.05);
+  assert_non_null(strstr(gemm_kernel_name(), openblas_get_corename()));
+
+  gemm_kernel_fn bad[2] = {bad_k_tail, bad_beta};
+  model_spec ms_mlp = {"mlp", 1, 28, 28, 10, 3, {128, 128, 128}};
+  for (int i = 0; i < 2; i++) {
+    gemm_set_kernel_for_test(bad[i]);
+    err[0] = '\0';
+    assert_int_equal(gemm_selfcheck(err, sizeof err), -1);
+    assert_non_null(strstr(err, "BLAS self-check failed"));
+    assert_non_null(strstr(err, "OPENBLAS_CORETYPE"));
+    assert_non_null(strstr(err, "OPENBLAS_CORETYPE=Haswell"));
+    assert_non_null(strstr(err, "refusing to train"));
+    /* no model, so no training, and the same message */
+    char err2[PSGD_ERRLEN] = "";
+    assert_null(model_create(&ms_mlp, err2, sizeof err2));
+    assert_string_equal(err2, err);
+    if (i == 0) printf("# refusal: %s\n", err);
+  }
+  /* the real BLAS again: the check runs anew and models are made */
+  gemm_set_kernel_for_test(NULL);
+  assert_int_equal(gemm_selfcheck(err, sizeof err), 0);
+  model_free(make(&ms_mlp));
+}
+
 static int setup(void **state) {
   (void)state;
   model_blas_init();
@@ -310,6 +375,7 @@ int main(void) {
       cmocka_unit_test(test_init_deterministic), cmocka_unit_test(test_ws_reuse),
       cmocka_unit_test(test_optim_registry),   cmocka_unit_test(test_optim_updates),
       cmocka_unit_test(test_mindthestep),      cmocka_unit_test(test_512_threads_openblas),
+      cmocka_unit_test(test_blas_selfcheck),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -9,7 +9,8 @@
  *   sync      tau = 0, every step of round r reads version r
  * plus: interval with y >= the run's steps is async, with y = 1 every step
  * has tau = 0; workers beyond the bound m never run; sync shuts down
- * promptly when stopped mid-round. */
+ * promptly when stopped mid-round; a step rejected while a newer interval is
+ * being opened records that interval's y (not 0). */
 #include "test_engine_util.h"
 
 #include <setjmp.h>
@@ -155,6 +156,53 @@ static void test_interval_large_y_is_async(void **state) {
   run_out_free(&o);
 }
 
+/* The early reject path of the interval finish: a finisher that sees the
+ * next interval's first index before its state is published, and started
+ * before that interval, is rejected there. Driven in one thread through the
+ * on_open hook, which runs between the opener's stores of first/ysz and of
+ * state: worker 1's finish inside it sees exactly that window. */
+typedef struct {
+  disp *d;
+  disp_ticket t1;
+  int calls, verdict;
+} early_ctx;
+
+static void early_on_open(void *ctx, uint64_t id, uint64_t first, long y) {
+  early_ctx *e = ctx;
+  (void)first;
+  (void)y;
+  if (id != 1 || !e->d) return;
+  e->calls++;
+  e->verdict = disp_finish(e->d, 1, &e->t1);
+}
+
+static void test_interval_early_reject_records_y(void **state) {
+  (void)state;
+  early_ctx e;
+  memset(&e, 0, sizeof e);
+  disp_cfg c = {.n_workers = 2, .m = 2, .y0 = 1, .on_open = early_on_open, .on_open_ctx = &e};
+  char err[PSGD_ERRLEN];
+  disp *d = disp_create(&disp_interval_ops, &c, err, sizeof err);
+  assert_non_null(d);
+  e.d = d;
+  disp_set_y(d, 3); /* interval 1 gets y = 3, interval 0 has y = 1 */
+  disp_ticket t0;
+  assert_int_equal(disp_try_start(d, 0, &t0), 1);
+  assert_int_equal(disp_try_start(d, 1, &e.t1), 1);
+  assert_int_equal(disp_finish(d, 0, &t0), DISP_APPLY);
+  assert_int_equal(t0.y, 1);
+  /* closes interval 0 (y = 1) and opens interval 1 with I_first = 2 */
+  disp_done(d, 0, &t0);
+  assert_int_equal(e.calls, 1);
+  assert_int_equal(e.verdict, DISP_REJECT);
+  assert_int_equal(e.t1.i, 1);
+  /* the size of the interval that rejected it, never 0 */
+  assert_int_equal(e.t1.y, 3);
+  assert_int_equal(e.t1.interval, 1);
+  assert_int_equal(disp_y(d), 3);
+  disp_free(d);
+}
+
 /* Workers w >= m never start a step (they sleep in the dispatcher). */
 static void test_bound_m(void **state) {
   (void)state;
@@ -249,6 +297,7 @@ int main(void) {
       cmocka_unit_test(test_interleaving_is_real),
       cmocka_unit_test(test_interval_y1_is_sequential),
       cmocka_unit_test(test_interval_large_y_is_async),
+      cmocka_unit_test(test_interval_early_reject_records_y),
       cmocka_unit_test(test_bound_m),
       cmocka_unit_test(test_sync_stops_mid_round),
       cmocka_unit_test(test_time_stop),

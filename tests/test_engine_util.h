@@ -201,6 +201,10 @@ static __attribute__((unused)) int check_invariants(const char *disp_name, const
                  (unsigned long long)r->step, (unsigned long long)r->interval,
                  (unsigned long long)r->version_read);
     }
+    /* every interval step, also a rejected one, records the y in force */
+    if (!strcmp(disp_name, "interval") && r->y < 1)
+      INV_FAIL("interval step %llu (accepted %d) has y %u\n", (unsigned long long)r->step,
+               (int)r->accepted, r->y);
     if (!strcmp(disp_name, "interval") && r->accepted) {
       uint64_t iv = r->interval;
       if (iv >= n_iv) {

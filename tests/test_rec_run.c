@@ -5,6 +5,7 @@
  * that was marked or restarted fail instead of landing; host metadata. */
 #define _GNU_SOURCE
 #include <math.h>
+#include <cblas.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,6 +273,8 @@ static void test_run_info_and_host(void **state) {
   assert_string_equal(txt, "x");
   q_text(t.db, "SELECT json_extract(versions, '$.openblas') FROM runs", txt, sizeof txt);
   assert_non_null(strstr(txt, "OpenBLAS"));
+  q_text(t.db, "SELECT json_extract(versions, '$.blas') FROM runs", txt, sizeof txt);
+  assert_non_null(strstr(txt, openblas_get_corename()));
   assert_int_equal(rec_run_info(r, id, NULL, "{\"hwloc\":\"2.9.0\"}", err, sizeof err), 0);
   q_text(t.db, "SELECT json_extract(versions, '$.hwloc') || ' ' ||"
                " json_extract(versions, '$.engine') || ' ' || topology_xml FROM runs",
