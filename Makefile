@@ -55,6 +55,9 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 PSGD       := $(BUILD)/psgd
+# The SQLite loadable extension that decodes step chunks for the sqlite3 shell
+# (`.load build/psgd_steps`): never sanitized, the shell is not.
+STEPS_EXT  := $(BUILD)/psgd_steps.so
 
 # Debian packages: the toolchain (kept by CI's purge), and the suite's own
 # packages (what `make deps` adds to a bare machine; CI purges them first).
@@ -63,7 +66,12 @@ DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-no
             libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver
 
 .PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
-all: $(PSGD) $(TEST_BINS) $(BENCH_BINS)
+all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
+
+$(STEPS_EXT): core/rec_steps.c core/rec_steps.h core/steprec.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra $(WERROR) -fPIC -shared -DREC_STEPS_LOADABLE -Icore \
+	  -o $@ core/rec_steps.c -lm
 
 $(BUILD)/obj/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)

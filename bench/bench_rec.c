@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "rec.h"
+#include "rec_steps.h"
 #include "steplog.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -180,83 +181,267 @@ static stats bench_flush(const char *path, size_t n, int reps, const char *tag) 
   return summarize(v, reps);
 }
 
-/* Baseline: the same rows through a one-row prepared INSERT, one transaction
- * per 256k rows (what rec.c would do without multi-row statements). */
-static stats bench_single_row(const char *path, size_t n, int reps) {
-  char err[PSGD_ERRLEN];
-  rec *r = rec_open(path, err, sizeof err); /* creates the schema */
-  if (!r) die("rec_open", err);
-  double v[16];
-  for (int k = 0; k < reps; k++) {
-    int64_t id = begin_run(r, k, "single");
-    rec_close(r);
-    r = NULL;
-    sqlite3 *db;
-    PSGD_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536", 0, 0, 0);
-    sqlite3_stmt *st;
-    PSGD_CHECK(sqlite3_prepare_v2(db,
-                                  "INSERT INTO steps VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                                  " ?10, ?11, ?12, ?13, ?14, ?15)",
-                                  -1, &st, NULL) == SQLITE_OK);
-    psgd_rng g;
-    psgd_rng_seed(&g, (uint64_t)k + 1);
-    step_rec *buf = psgd_alloc(sizeof *buf * n);
-    PSGD_CHECK(buf);
-    for (size_t i = 0; i < n; i++) make_rec(&buf[i], i, &g);
-    uint64_t t0 = psgd_now_ns();
-    sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
-    for (size_t i = 0; i < n; i++) {
-      const step_rec *s = &buf[i];
-      sqlite3_bind_int64(st, 1, id);
-      sqlite3_bind_int64(st, 2, (sqlite3_int64)s->step);
-      sqlite3_bind_int64(st, 3, (sqlite3_int64)s->finish);
-      sqlite3_bind_int(st, 4, s->worker);
-      sqlite3_bind_int(st, 5, s->pu);
-      sqlite3_bind_int64(st, 6, (sqlite3_int64)s->t_start_ns);
-      sqlite3_bind_int64(st, 7, (sqlite3_int64)s->t_end_ns);
-      sqlite3_bind_int64(st, 8, (sqlite3_int64)s->version_read);
-      sqlite3_bind_int64(st, 9, (sqlite3_int64)s->version_apply);
-      sqlite3_bind_int64(st, 10, s->staleness);
-      sqlite3_bind_int(st, 11, s->accepted);
-      sqlite3_bind_int64(st, 12, (sqlite3_int64)s->interval);
-      sqlite3_bind_int64(st, 13, s->y);
-      sqlite3_bind_int64(st, 14, s->m);
-      sqlite3_bind_double(st, 15, s->loss);
-      PSGD_CHECK(sqlite3_step(st) == SQLITE_DONE);
-      sqlite3_reset(st);
-      if ((i + 1) % (256 * 1024) == 0) sqlite3_exec(db, "COMMIT; BEGIN IMMEDIATE", 0, 0, 0);
-    }
-    PSGD_CHECK(sqlite3_exec(db, "COMMIT", 0, 0, 0) == SQLITE_OK);
-    v[k] = (double)n / ((double)(psgd_now_ns() - t0) * 1e-9);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    psgd_free(buf);
-    r = rec_open(path, err, sizeof err);
-    if (!r) die("rec_open", err);
-    end_run(r, id);
-  }
-  rec_close(r);
-  return summarize(v, reps);
+/* ---- Old layout (schema 1: one row per step, index on run_id) vs the
+ * chunked one, on the rows of real runs. ---- */
+
+/* The old table and its writer, as rec.c had them: a 64-row prepared
+ * multi-row INSERT, commits every 256k rows, the index maintained. */
+static const char old_ddl[] =
+    "CREATE TABLE steps ("
+    "  run_id INTEGER NOT NULL, step INTEGER, finish INTEGER, worker INTEGER, pu INTEGER,"
+    "  t_start_ns INTEGER, t_end_ns INTEGER, version_read INTEGER, version_apply INTEGER,"
+    "  staleness INTEGER, accepted INTEGER, interval INTEGER, y INTEGER, m INTEGER,"
+    "  loss REAL);"
+    "CREATE INDEX steps_run ON steps(run_id);";
+#define OLD_ROWS 64
+#define OLD_COLS 14
+
+static void old_bind(sqlite3_stmt *st, int p, const step_rec *s) {
+  sqlite3_bind_int64(st, p + 0, (sqlite3_int64)s->step);
+  sqlite3_bind_int64(st, p + 1, (sqlite3_int64)s->finish);
+  sqlite3_bind_int(st, p + 2, s->worker);
+  sqlite3_bind_int(st, p + 3, s->pu);
+  sqlite3_bind_int64(st, p + 4, (sqlite3_int64)s->t_start_ns);
+  sqlite3_bind_int64(st, p + 5, (sqlite3_int64)s->t_end_ns);
+  sqlite3_bind_int64(st, p + 6, (sqlite3_int64)s->version_read);
+  sqlite3_bind_int64(st, p + 7, (sqlite3_int64)s->version_apply);
+  sqlite3_bind_int64(st, p + 8, s->staleness);
+  sqlite3_bind_int(st, p + 9, s->accepted);
+  sqlite3_bind_int64(st, p + 10, (sqlite3_int64)s->interval);
+  sqlite3_bind_int64(st, p + 11, s->y);
+  sqlite3_bind_int64(st, p + 12, s->m);
+  sqlite3_bind_double(st, p + 13, s->loss);
 }
 
-/* Bytes of table+index pages per step row (dbstat), and file bytes per row. */
-static void db_size(const char *path, double *table_b, double *file_b) {
+static sqlite3_stmt *old_prepare(sqlite3 *db, int rows) {
+  char *sql = malloc(256 + (size_t)rows * (OLD_COLS * 8 + 8));
+  PSGD_CHECK(sql);
+  size_t n = (size_t)sprintf(sql, "INSERT INTO steps VALUES ");
+  for (int j = 0; j < rows; j++) {
+    n += (size_t)sprintf(sql + n, "%s(?1", j ? "," : "");
+    for (int c = 0; c < OLD_COLS; c++) n += (size_t)sprintf(sql + n, ",?%d", 2 + j * OLD_COLS + c);
+    n += (size_t)sprintf(sql + n, ")");
+  }
+  sqlite3_stmt *st;
+  PSGD_CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+  free(sql);
+  return st;
+}
+
+/* Writes v[0..n) as run run_id in the old layout; returns seconds. */
+static double old_write(sqlite3 *db, int64_t run_id, const step_rec *v, size_t n) {
+  sqlite3_stmt *stn = old_prepare(db, OLD_ROWS), *st1 = old_prepare(db, 1);
+  uint64_t t0 = psgd_now_ns();
+  PSGD_CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0) == SQLITE_OK);
+  size_t i = 0, in_tx = 0;
+  while (i < n) {
+    sqlite3_stmt *st = n - i >= OLD_ROWS ? stn : st1;
+    int k = st == stn ? OLD_ROWS : 1;
+    sqlite3_bind_int64(st, 1, run_id);
+    for (int j = 0; j < k; j++) old_bind(st, 2 + j * OLD_COLS, &v[i + (size_t)j]);
+    PSGD_CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_reset(st);
+    i += (size_t)k;
+    in_tx += (size_t)k;
+    if (in_tx >= 256 * 1024) {
+      PSGD_CHECK(sqlite3_exec(db, "COMMIT; BEGIN IMMEDIATE", 0, 0, 0) == SQLITE_OK);
+      in_tx = 0;
+    }
+  }
+  PSGD_CHECK(sqlite3_exec(db, "COMMIT", 0, 0, 0) == SQLITE_OK);
+  double s = (double)(psgd_now_ns() - t0) * 1e-9;
+  sqlite3_finalize(stn);
+  sqlite3_finalize(st1);
+  return s;
+}
+
+/* Rows of every run in db (either layout), in the order the db returns them. */
+static step_rec *read_rows(const char *path, size_t *n) {
   sqlite3 *db;
   PSGD_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
   sqlite3_stmt *st;
   PSGD_CHECK(sqlite3_prepare_v2(db,
-                                "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name IN"
-                                " ('steps', 'steps_run')), (SELECT count(*) FROM steps)",
+                                "SELECT step, finish, worker, pu, t_start_ns, t_end_ns,"
+                                " version_read, version_apply, staleness, accepted, interval, y,"
+                                " m, loss FROM steps",
                                 -1, &st, NULL) == SQLITE_OK);
-  PSGD_CHECK(sqlite3_step(st) == SQLITE_ROW);
-  double bytes = sqlite3_column_double(st, 0), rows = sqlite3_column_double(st, 1);
+  size_t cap = 1 << 16, k = 0;
+  step_rec *v = malloc(sizeof *v * cap);
+  PSGD_CHECK(v);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    if (k == cap) {
+      cap *= 2;
+      v = realloc(v, sizeof *v * cap);
+      PSGD_CHECK(v);
+    }
+    step_rec *s = &v[k++];
+    memset(s, 0, sizeof *s);
+    s->step = (uint64_t)sqlite3_column_int64(st, 0);
+    s->finish = (uint64_t)sqlite3_column_int64(st, 1);
+    s->worker = sqlite3_column_int(st, 2);
+    s->pu = sqlite3_column_int(st, 3);
+    s->t_start_ns = (uint64_t)sqlite3_column_int64(st, 4);
+    s->t_end_ns = (uint64_t)sqlite3_column_int64(st, 5);
+    s->version_read = (uint64_t)sqlite3_column_int64(st, 6);
+    s->version_apply = (uint64_t)sqlite3_column_int64(st, 7);
+    s->staleness = sqlite3_column_int64(st, 8);
+    s->accepted = (uint8_t)sqlite3_column_int(st, 9);
+    s->interval = (uint64_t)sqlite3_column_int64(st, 10);
+    s->y = (uint32_t)sqlite3_column_int64(st, 11);
+    s->m = (uint32_t)sqlite3_column_int64(st, 12);
+    s->loss = sqlite3_column_type(st, 13) == SQLITE_NULL ? NAN
+                                                         : (float)sqlite3_column_double(st, 13);
+  }
   sqlite3_finalize(st);
   sqlite3_close(db);
+  *n = k;
+  return v;
+}
+
+/* Bytes of the pages of the named tables and indexes (dbstat). */
+static double pages_bytes(const char *path, const char *names) {
+  sqlite3 *db;
+  PSGD_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT sum(pgsize) FROM dbstat WHERE name IN (%s)", names);
+  sqlite3_stmt *st;
+  PSGD_CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+  PSGD_CHECK(sqlite3_step(st) == SQLITE_ROW);
+  double b = sqlite3_column_double(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return b;
+}
+
+static double file_bytes(const char *path) {
   struct stat sb;
   PSGD_CHECK(stat(path, &sb) == 0);
-  *table_b = bytes / rows;
-  *file_b = (double)sb.st_size / rows;
+  return (double)sb.st_size;
+}
+
+/* Seconds of one query over the whole db, best of 3; *hash gets an FNV-1a
+ * hash of every value of the result as text (to compare the layouts). */
+static double query_s(const char *path, const char *sql, uint64_t *hash) {
+  double best = 1e30;
+  for (int k = 0; k < 3; k++) {
+    sqlite3 *db;
+    PSGD_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die(sql, sqlite3_errmsg(db));
+    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t t0 = psgd_now_ns();
+    while (sqlite3_step(st) == SQLITE_ROW)
+      for (int c = 0; c < sqlite3_column_count(st); c++) {
+        const unsigned char *t = sqlite3_column_text(st, c);
+        for (; t && *t; t++) h = (h ^ *t) * 0x100000001b3ull;
+        h = (h ^ 0xff) * 0x100000001b3ull;
+      }
+    double s = (double)(psgd_now_ns() - t0) * 1e-9;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (s < best) best = s;
+    *hash = h;
+  }
+  return best;
+}
+
+typedef struct {
+  double old_bps, new_bps;         /* table + index bytes per step */
+  double old_file_bps, new_file_bps;
+  stats old_rate, new_rate;        /* rows/s written */
+  double q_old[3], q_new[3];       /* query seconds */
+} layout_cmp;
+
+/* The queries whose time is compared: figure3's summary, figure1's per-run
+ * scan, and the staleness histogram view of figure 3b. */
+static const char *const cmp_queries[3] = {
+    "SELECT run_id, count(*), avg(staleness), max(staleness) FROM steps WHERE accepted = 1"
+    " GROUP BY run_id",
+    "SELECT worker, t_start_ns / 1e6, t_end_ns / 1e6, accepted, step FROM steps"
+    " WHERE run_id = 2 AND t_end_ns > 0",
+    "SELECT run_id, staleness, sum(accepted), count(*) FROM steps GROUP BY run_id, staleness"};
+
+/* Writes the rows v[0..n) reps times (one run each) into a fresh database of
+ * each layout, alternating old and new per repetition (same load for both);
+ * then sizes and query times. */
+static void compare_layouts(const char *dir, const step_rec *v, size_t n, int reps,
+                            layout_cmp *out) {
+  char p_old[256], p_new[256], err[PSGD_ERRLEN];
+  snprintf(p_old, sizeof p_old, "%s/old.db", dir);
+  snprintf(p_new, sizeof p_new, "%s/new.db", dir);
+  sqlite3 *odb;
+  PSGD_CHECK(sqlite3_open(p_old, &odb) == SQLITE_OK);
+  PSGD_CHECK(sqlite3_exec(odb, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                               " PRAGMA cache_size = -65536", 0, 0, 0) == SQLITE_OK);
+  PSGD_CHECK(sqlite3_exec(odb, old_ddl, 0, 0, 0) == SQLITE_OK);
+  rec *r = rec_open(p_new, err, sizeof err);
+  if (!r) die("rec_open", err);
+  int nw = 0;
+  for (size_t i = 0; i < n; i++)
+    if (v[i].worker >= nw) nw = v[i].worker + 1;
+  double vo[16], vn[16];
+  for (int k = 0; k < reps; k++) {
+    vo[k] = (double)n / old_write(odb, k + 1, v, n);
+    /* the new layout through the engine's path: a steplog, drained at the end */
+    steplog *l = steplog_create(nw, n, err, sizeof err);
+    if (!l) die("steplog_create", err);
+    for (size_t i = 0; i < n; i++) steplog_push(l, v[i].worker, &v[i]);
+    int64_t id = begin_run(r, k, "layout");
+    uint64_t t0 = psgd_now_ns();
+    long w = rec_steplog_flush(r, id, l, 1, err, sizeof err);
+    double s = (double)(psgd_now_ns() - t0) * 1e-9;
+    if (w != (long)n) die("rec_steplog_flush", err);
+    end_run(r, id);
+    steplog_free(l);
+    vn[k] = (double)n / s;
+  }
+  rec_close(r);
+  PSGD_CHECK(sqlite3_exec(odb, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM", 0, 0, 0) == SQLITE_OK);
+  sqlite3_close(odb);
+  {
+    sqlite3 *db;
+    PSGD_CHECK(sqlite3_open(p_new, &db) == SQLITE_OK);
+    PSGD_CHECK(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM", 0, 0, 0) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  double rows = (double)n * reps;
+  out->old_bps = pages_bytes(p_old, "'steps', 'steps_run'") / rows;
+  out->new_bps = pages_bytes(p_new, "'step_chunks', 'step_chunks_run'") / rows;
+  out->old_file_bps = file_bytes(p_old) / rows;
+  out->new_file_bps = file_bytes(p_new) / rows;
+  out->old_rate = summarize(vo, reps);
+  out->new_rate = summarize(vn, reps);
+  for (int q = 0; q < 3; q++) {
+    uint64_t ho, hn;
+    out->q_old[q] = query_s(p_old, cmp_queries[q], &ho);
+    out->q_new[q] = query_s(p_new, cmp_queries[q], &hn);
+    if (ho != hn) die(cmp_queries[q], "the two layouts answer differently");
+  }
+}
+
+typedef struct {
+  step_rec *out;
+  size_t n;
+} collect_ctx;
+
+static int collect(void *vctx, const step_rec *r, size_t n) {
+  collect_ctx *c = vctx;
+  memcpy(c->out + c->n, r, sizeof *r * n);
+  c->n += n;
+  return 0;
+}
+
+/* Real runs' rows: `psgd run` of two 8-thread figure-4 runs (Async and
+ * IntAsync y-decay) into dir/real.db; NULL if psgd cannot run them. */
+static step_rec *real_rows(const char *dir, size_t *n) {
+  const char *build = getenv("BUILD");
+  char cmd[1024], path[300];
+  snprintf(path, sizeof path, "%s/real.db", dir);
+  snprintf(cmd, sizeof cmd,
+           "%s/psgd run experiments/figure4.cfg --only 2,10 --db '%s' > '%s/real.log' 2>&1",
+           build ? build : "build", path, dir);
+  if (system(cmd) != 0) return NULL;
+  return read_rows(path, n);
 }
 
 /* Synthetic worker: ~spin_ns of arithmetic per step, optionally logged. */
@@ -295,23 +480,24 @@ static double spin_steps(spin_arg *a) {
 int main(int argc, char **argv) {
   size_t n = 1000000;
   int reps = 3;
+  const char *from = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) {
       n = 200000;
       reps = 3;
     } else if (!strcmp(argv[i], "--rows") && i + 1 < argc) {
       n = (size_t)strtoull(argv[++i], NULL, 10);
+    } else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+      from = argv[++i];
     } else {
-      fprintf(stderr, "usage: bench_rec [--quick] [--rows N]\n");
+      fprintf(stderr, "usage: bench_rec [--quick] [--rows N] [--from DB]\n");
       return 2;
     }
   }
   char dir[] = "/tmp/bench_rec.XXXXXX";
   if (!mkdtemp(dir)) die("mkdtemp", "cannot create a temporary folder");
-  char p_main[256], p_single[256], p_noidx[256], p_writer[256];
+  char p_main[256], p_writer[256];
   snprintf(p_main, sizeof p_main, "%s/main.db", dir);
-  snprintf(p_single, sizeof p_single, "%s/single.db", dir);
-  snprintf(p_noidx, sizeof p_noidx, "%s/noindex.db", dir);
   snprintf(p_writer, sizeof p_writer, "%s/writer.db", dir);
   printf("bench_rec: SQLite %s, schema %d, WAL, synchronous=NORMAL; step_rec %zu "
          "bytes, chunk %d records; %zu rows x %d reps from %d workers; db in %s\n",
@@ -325,33 +511,50 @@ int main(int argc, char **argv) {
          "ratio %.2f\n", push.median, push.min, push.max, plain.median,
          push.median / plain.median);
 
-  /* 2. the flush, and baselines side by side */
+  /* 2. old vs new layout on real runs' rows, side by side */
+  rec_steps_auto_register(); /* read_rows may read a chunked database */
+  size_t nreal = 0;
+  step_rec *real = from ? read_rows(from, &nreal) : real_rows(dir, &nreal);
+  if (!real || nreal == 0) die("real rows", from ? from : "psgd run experiments/figure4.cfg "
+                               "--only 2,10 failed (see the log in the bench folder)");
   {
-    uint64_t sum;
-    steplog *warm = filled_log(n / 4, 99, &sum); /* warm the page cache and code */
-    steplog_free(warm);
+    /* both layouts get the rows in the order the steplog drains them */
+    char err0[PSGD_ERRLEN];
+    int nw = 0;
+    for (size_t i = 0; i < nreal; i++)
+      if (real[i].worker >= nw) nw = real[i].worker + 1;
+    steplog *l = steplog_create(nw, nreal, err0, sizeof err0);
+    if (!l) die("steplog_create", err0);
+    for (size_t i = 0; i < nreal; i++) steplog_push(l, real[i].worker, &real[i]);
+    collect_ctx cc = {real, 0};
+    steplog_drain(l, 1, collect, &cc);
+    steplog_free(l);
   }
+  int lreps = (int)((n + nreal - 1) / nreal);
+  if (lreps < 2) lreps = 2;
+  if (lreps > 16) lreps = 16;
+  layout_cmp lc;
+  compare_layouts(dir, real, nreal, lreps, &lc);
+  printf("layouts on %zu real rows (%s) written %d times (one run each), old and new "
+         "alternating:\n", nreal, from ? from : "figure4 runs 2 and 10: Async and IntAsync "
+         "y-decay y0=64 at 8 threads", lreps);
+  printf("  old (row per step + index): %.1f bytes/step in pages (file %.1f), write %.0f rows/s "
+         "(min %.0f, max %.0f)\n", lc.old_bps, lc.old_file_bps, lc.old_rate.median,
+         lc.old_rate.min, lc.old_rate.max);
+  printf("  new (chunks of %d): %.1f bytes/step in pages (file %.1f), write %.0f rows/s "
+         "(min %.0f, max %.0f)\n", REC_STEPS_CHUNK, lc.new_bps, lc.new_file_bps,
+         lc.new_rate.median, lc.new_rate.min, lc.new_rate.max);
+  for (int q = 0; q < 3; q++)
+    printf("  query %d: old %.4f s, new %.4f s (same result): %s\n", q + 1, lc.q_old[q],
+           lc.q_new[q], cmp_queries[q]);
+  free(real);
+
+  /* synthetic rows through rec_steplog_flush (the earlier bench's rate) */
   stats fl = bench_flush(p_main, n, reps, "main");
-  stats single = bench_single_row(p_single, n, reps);
+  printf("flush of %zu synthetic rows (8 workers): median %.0f rows/s (min %.0f, max %.0f)\n", n,
+         fl.median, fl.min, fl.max);
   char err[PSGD_ERRLEN];
-  rec *r = rec_open(p_noidx, err, sizeof err);
-  if (!r) die("rec_open", err);
-  rec_close(r);
-  {
-    sqlite3 *db;
-    PSGD_CHECK(sqlite3_open(p_noidx, &db) == SQLITE_OK);
-    PSGD_CHECK(sqlite3_exec(db, "DROP INDEX steps_run", 0, 0, 0) == SQLITE_OK);
-    sqlite3_close(db);
-  }
-  stats noidx = bench_flush(p_noidx, n, reps, "noindex");
-  printf("flush (multi-row INSERT, index): median %.0f rows/s (min %.0f, max %.0f)\n", fl.median,
-         fl.min, fl.max);
-  printf("baseline one-row INSERT: %.0f rows/s (multi-row is %.2fx); without the steps(run_id) "
-         "index: %.0f rows/s (the index costs %.1f%%)\n", single.median,
-         fl.median / single.median, noidx.median, 100.0 * (1.0 - fl.median / noidx.median));
-  double tb, fb;
-  db_size(p_main, &tb, &fb);
-  printf("size: steps table + index %.1f bytes/row, whole file %.1f bytes/row\n", tb, fb);
+  rec *r;
 
   /* 3. writer thread: 8 logical workers pushed from one thread while the
    * writer drains every 50 ms; then the final flush. */
@@ -407,12 +610,15 @@ int main(int argc, char **argv) {
          o.median, o.min, o.max);
 
   printf("bench: steplog_push_ns %.2f ns\n", push.median);
+  printf("bench: bytes_per_step %.2f B\n", lc.new_bps);
+  printf("bench: bytes_per_step_old_layout %.2f B\n", lc.old_bps);
+  printf("bench: write_rows_per_s %.0f rows/s\n", lc.new_rate.median);
+  printf("bench: write_rows_per_s_old_layout %.0f rows/s\n", lc.old_rate.median);
+  printf("bench: write_speedup_new_vs_old %.2f x\n", lc.new_rate.median / lc.old_rate.median);
+  for (int q = 0; q < 3; q++)
+    printf("bench: query%d_new_vs_old_time %.2f x\n", q + 1, lc.q_new[q] / lc.q_old[q]);
   printf("bench: rows_per_s %.0f rows/s\n", fl.median);
   printf("bench: flush_s_per_million_steps %.3f s\n", 1e6 / fl.median);
-  printf("bench: bytes_per_million_steps %.1f MB\n", tb);
-  printf("bench: file_bytes_per_million_steps %.1f MB\n", fb);
-  printf("bench: multirow_vs_single_insert %.2f x\n", fl.median / single.median);
-  printf("bench: steps_index_cost_pct %.1f %%\n", 100.0 * (1.0 - fl.median / noidx.median));
   printf("bench: writer_final_flush_s %.4f s\n", writer_final_s);
   printf("bench: synthetic_logging_overhead_pct %.2f %%\n", o.median);
 

@@ -428,6 +428,11 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
         }
       }
       if (k->type == V_TOPOLOGY && s[0] && strncmp(s, "synthetic:", 10) != 0) {
+        struct stat tst;
+        if (stat(s, &tst) == 0 && !S_ISREG(tst.st_mode))
+          return ferr(err, errlen, file, line, "%s '%s': not a regular file (%s): refused", what,
+                      s, S_ISDIR(tst.st_mode) ? "a directory" : S_ISFIFO(tst.st_mode) ? "a FIFO"
+                                                                                     : "a device");
         if (access(s, R_OK) != 0)
           return ferr(err, errlen, file, line,
                       "%s '%s': cannot read the XML file (%s); use \"\", \"synthetic:...\" or a "
@@ -810,6 +815,8 @@ static int walk(loader *L, const char *file, const config_setting_t *grp, scope 
 /* ------------------------------------------------------------------------ */
 /* Files: reading, @include, layering.                                       */
 
+#define CONFIG_MAX_BYTES (4L << 20)
+
 static char *read_all(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
@@ -911,6 +918,83 @@ static int scan_includes(char *text, const char *file, include_dir *inc, int cap
   return 0;
 }
 
+/* libconfig 1.5 reads an integer without an L suffix as 32 bits and wraps
+ * silently (threads = 4294967298 gives 2): find such literals in the text
+ * itself (outside strings and comments) and refuse them, naming the value
+ * as written. Decimal beyond [-2^31, 2^31 - 1] or hex beyond 0x7fffffff
+ * needs the L suffix; with it, beyond 64 bits is refused too. */
+static int scan_big_ints(const char *text, const char *file, char *err, size_t errlen) {
+  enum { NORMAL, STR, LINE_C, BLOCK_C } st = NORMAL;
+  int line = 1;
+  for (const char *p = text; *p; p++) {
+    char c = *p;
+    if (c == '\n') line++;
+    switch (st) {
+      case STR:
+        if (c == '\\' && p[1] && p[1] != '\n') p++;
+        else if (c == '"') st = NORMAL;
+        continue;
+      case LINE_C:
+        if (c == '\n') st = NORMAL;
+        continue;
+      case BLOCK_C:
+        if (c == '*' && p[1] == '/') st = NORMAL, p++;
+        continue;
+      case NORMAL:
+        break;
+    }
+    if (c == '"') st = STR;
+    else if (c == '#') st = LINE_C;
+    else if (c == '/' && p[1] == '/') st = LINE_C, p++;
+    else if (c == '/' && p[1] == '*') st = BLOCK_C, p++;
+    if (st != NORMAL || !(c >= '0' && c <= '9')) continue;
+    /* a digit inside a name (y0, l2_norm) or a float's fraction/exponent */
+    char prev = p > text ? p[-1] : ' ';
+    if (isalnum((unsigned char)prev) || prev == '_' || prev == '.' || prev == '*') {
+      while (isalnum((unsigned char)p[1]) || p[1] == '_') p++;
+      continue;
+    }
+    int neg = prev == '-';
+    const char *q = p;
+    int hex = q[0] == '0' && (q[1] == 'x' || q[1] == 'X');
+    if (hex) q += 2;
+    const char *digits = q;
+    while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q)) q++;
+    if (!hex && (*q == '.' || *q == 'e' || *q == 'E')) { /* a float */
+      while (isalnum((unsigned char)q[1]) || q[1] == '.' || q[1] == '+' || q[1] == '-') q++;
+      p = q;
+      continue;
+    }
+    int suffix_l = *q == 'L' || *q == 'l';
+    /* the value, saturating: only "fits or not" matters */
+    unsigned long long v = 0;
+    int over64 = 0;
+    for (const char *d = digits; d < q; d++) {
+      unsigned dv = isdigit((unsigned char)*d) ? (unsigned)(*d - '0')
+                                               : (unsigned)(tolower((unsigned char)*d) - 'a' + 10);
+      unsigned base = hex ? 16 : 10;
+      if (v > (ULLONG_MAX - dv) / base) over64 = 1;
+      else v = v * base + dv;
+    }
+    int bad;
+    if (suffix_l)
+      bad = over64 || (hex ? 0 : v > (neg ? (unsigned long long)INT64_MAX + 1 : (unsigned long long)INT64_MAX));
+    else
+      bad = over64 || (hex ? v > 0x7fffffffull : v > (neg ? 2147483648ull : 2147483647ull));
+    int len = (int)(q - p);
+    if (bad && suffix_l)
+      return ferr(err, errlen, file, line, "integer %s%.*sL does not fit in 64 bits",
+                  neg ? "-" : "", len, p);
+    if (bad)
+      return ferr(err, errlen, file, line,
+                  "integer %s%.*s does not fit in 32 bits (libconfig reads an integer without an "
+                  "L suffix as 32-bit and would wrap it): write %s%.*sL for a 64-bit value",
+                  neg ? "-" : "", len, p, neg ? "-" : "", len, p);
+    p = q - 1 + suffix_l;
+  }
+  return 0;
+}
+
 static void layer_free(layer *ly) {
   if (!ly) return;
   sweep_free(&ly->sw);
@@ -941,6 +1025,21 @@ static int load_file(loader *L, const char *path, const char *from_file, int fro
     if (!strcmp(L->layers[i]->real, real)) return 0; /* already a lower layer: include once */
   if (L->depth == 16)
     return ferr(L->err, L->errlen, from_file, from_line, "@include nested more than 16 deep");
+  /* stat first: a FIFO would block the read and /dev/zero never end it */
+  struct stat fst;
+  const char *bad = NULL;
+  if (stat(path, &fst) != 0) bad = strerror(errno);
+  else if (S_ISDIR(fst.st_mode)) bad = "is a directory";
+  else if (!S_ISREG(fst.st_mode))
+    bad = S_ISFIFO(fst.st_mode)  ? "not a regular file (a FIFO): refused"
+          : S_ISCHR(fst.st_mode) ? "not a regular file (a character device): refused"
+                                 : "not a regular file: refused";
+  else if (fst.st_size > CONFIG_MAX_BYTES) bad = "larger than 4 MB: not an experiment file";
+  if (bad) {
+    if (from_file)
+      return ferr(L->err, L->errlen, from_file, from_line, "@include '%s': %s", path, bad);
+    return psgd_err(L->err, L->errlen, "%s: %s", path, bad);
+  }
   size_t len;
   char *text = read_all(path, &len);
   if (!text) {
@@ -965,6 +1064,7 @@ static int load_file(loader *L, const char *path, const char *from_file, int fro
   snprintf(ly->file, sizeof ly->file, "%s", path);
   snprintf(ly->real, sizeof ly->real, "%s", real);
   if (scan_includes(text, ly->file, inc, 32, &n_inc, L->err, L->errlen)) goto out_with_layer;
+  if (scan_big_ints(text, ly->file, L->err, L->errlen)) goto out_with_layer;
 
   L->stack[L->depth++] = real;
   for (int i = 0; i < n_inc; i++) {
@@ -1027,59 +1127,49 @@ int config_n_cores(void) {
   return n > 0 ? (int)n : 1;
 }
 
-static int file_exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
+/* Dataset checks of the current config_load, by (dataset, data dir,
+ * train_limit): a sweep of many runs reads each dataset's headers once. */
+#define DATA_CACHE 8
+static struct {
+  char dataset[SPEC_STR], data_dir[SPEC_PATH];
+  int train_limit, n_train;
+  int failed;
+  char err[PSGD_ERRLEN];
+} g_data_cache[DATA_CACHE];
+static int g_n_data_cache;
 
-/* An IDX file as plain or .gz (data.h accepts both). */
-static int idx_missing(const char *dir, const char *stem, char *miss, size_t cap) {
-  char p[PATH_MAX];
-  bfmt(p, sizeof p, "%s/%s", dir, stem);
-  if (file_exists(p)) return 0;
-  bfmt(p, sizeof p, "%s/%s.gz", dir, stem);
-  if (file_exists(p)) return 0;
-  snprintf(miss, cap, "%s/%s[.gz]", dir, stem);
-  return 1;
+static int check_dataset(const run_spec *s, int *n_train, char *err, size_t errlen) {
+  for (int i = 0; i < g_n_data_cache; i++) {
+    if (strcmp(g_data_cache[i].dataset, s->dataset) || strcmp(g_data_cache[i].data_dir, s->data_dir) ||
+        g_data_cache[i].train_limit != s->train_limit)
+      continue;
+    *n_train = g_data_cache[i].n_train;
+    if (g_data_cache[i].failed) return psgd_err(err, errlen, "%s", g_data_cache[i].err);
+    return 0;
+  }
+  data_opts o;
+  data_opts_default(&o);
+  if (s->data_dir[0]) o.data_dir = s->data_dir;
+  o.train_limit = s->train_limit;
+  *n_train = 0;
+  char why[PSGD_ERRLEN];
+  int rc = data_check(s->dataset, &o, n_train, NULL, why, sizeof why);
+  if (rc) psgd_err(err, errlen, "dataset '%s': %s", s->dataset, why);
+  if (g_n_data_cache < DATA_CACHE) {
+    int i = g_n_data_cache++;
+    snprintf(g_data_cache[i].dataset, sizeof g_data_cache[i].dataset, "%s", s->dataset);
+    snprintf(g_data_cache[i].data_dir, sizeof g_data_cache[i].data_dir, "%s", s->data_dir);
+    g_data_cache[i].train_limit = s->train_limit;
+    g_data_cache[i].n_train = *n_train;
+    g_data_cache[i].failed = rc != 0;
+    snprintf(g_data_cache[i].err, sizeof g_data_cache[i].err, "%s", rc ? err : "");
+  }
+  return rc;
 }
 
 int config_check_dataset(const run_spec *s, char *err, size_t errlen) {
-  static const char *const idx[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-  char dir[PATH_MAX], p[PATH_MAX], miss[PATH_MAX + 16];
-  const char *root = s->data_dir[0] ? s->data_dir : "data";
-  if (!strcmp(s->dataset, "synthetic")) return 0;
-  if (!strcmp(s->dataset, "fashion-mnist") || !strcmp(s->dataset, "mnist")) {
-    int fashion = s->dataset[0] == 'f';
-    const char *env = fashion ? getenv("PSGD_FASHION_DIR") : NULL;
-    if (fashion) snprintf(dir, sizeof dir, "%s", env && *env ? env : "/usr/share/datasets/fashion-mnist");
-    else snprintf(dir, sizeof dir, "%s/mnist", root);
-    for (int i = 0; i < 4; i++)
-      if (idx_missing(dir, idx[i], miss, sizeof miss))
-        return psgd_err(err, errlen, "dataset '%s': missing %s (%s)", s->dataset, miss,
-                        fashion ? "install dataset-fashion-mnist or set PSGD_FASHION_DIR"
-                                : "run `make data`");
-    return 0;
-  }
-  if (!strcmp(s->dataset, "cifar10")) {
-    for (int i = 1; i <= 6; i++) {
-      if (i <= 5) snprintf(p, sizeof p, "%s/cifar-10-batches-bin/data_batch_%d.bin", root, i);
-      else snprintf(p, sizeof p, "%s/cifar-10-batches-bin/test_batch.bin", root);
-      if (!file_exists(p))
-        return psgd_err(err, errlen, "dataset 'cifar10': missing %s (run `make data`)", p);
-    }
-    return 0;
-  }
-  if (!strcmp(s->dataset, "cifar100")) {
-    static const char *const f[] = {"train.bin", "test.bin"};
-    for (int i = 0; i < 2; i++) {
-      snprintf(p, sizeof p, "%s/cifar-100-binary/%s", root, f[i]);
-      if (!file_exists(p))
-        return psgd_err(err, errlen, "dataset 'cifar100': missing %s (run `make data`)", p);
-    }
-    return 0;
-  }
-  return psgd_err(err, errlen, "unknown dataset '%s'", s->dataset);
+  int n;
+  return check_dataset(s, &n, err, errlen);
 }
 
 static void apply_slot(run_spec *s, int ki, const cval *v, int n_cores) {
@@ -1262,8 +1352,12 @@ static int build_spec(const settings *st, const char *path, const char *name, in
   }
   if (check_data) {
     char why[PSGD_ERRLEN];
-    if (config_check_dataset(s, why, sizeof why))
+    int n_train;
+    if (check_dataset(s, &n_train, why, sizeof why))
       return oerr(err, errlen, &o, st->k[K_DATASET].set ? K_DATASET : K_DATA_DIR, "%s", why);
+    if (s->batch > n_train)
+      return oerr(err, errlen, &o, K_BATCH, "batch = %d is larger than the training set of "
+                  "dataset '%s' (%d samples)", s->batch, s->dataset, n_train);
   }
   return 0;
 }
@@ -1467,6 +1561,7 @@ experiment *config_load(const char *path, const config_opts *opts, char *err, si
   loader L = {0};
   L.err = err;
   L.errlen = errlen;
+  g_n_data_cache = 0; /* files may have changed since the last load */
   L.n_cores = opts->n_cores > 0 ? opts->n_cores : config_n_cores();
   experiment *e = calloc(1, sizeof *e);
   if (!e) {

@@ -70,8 +70,9 @@ int config_n_cores(void);
 int config_filter_check(const char *filter, char *err, size_t errlen);
 int config_run_matches(const experiment *e, int i, const char *filter);
 
-/* Whether the dataset files of a spec exist (synthetic: always). 0 if so,
- * -1 with err naming the first missing file. */
+/* Whether the dataset files of a spec are there and well-formed, checked
+ * without loading them (data_check: regular files, headers, sizes). 0 if so,
+ * -1 with err naming the file and the problem. */
 int config_check_dataset(const run_spec *s, char *err, size_t errlen);
 
 #endif

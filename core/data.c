@@ -65,6 +65,33 @@ static int split_alloc(data_split *s, int n, int c, int h, int w, const char *pa
   return 0;
 }
 
+/* A data file must be a regular, non-empty, readable file: stat first, so a
+ * FIFO or a device is refused instead of blocking or reading forever, and a
+ * directory or a symlink loop gets its own message. st may be NULL. */
+static int data_file_ok(const char *path, struct stat *st_out, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ELOOP)
+      return psgd_err(err, errlen, "%s: symbolic link loop (too many levels of symbolic links)",
+                      path);
+    return psgd_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode))
+    return psgd_err(err, errlen, "%s: is a directory, not a data file", path);
+  if (!S_ISREG(st.st_mode))
+    return psgd_err(err, errlen, "%s: not a regular file (%s): refused", path,
+                    S_ISFIFO(st.st_mode)  ? "a FIFO"
+                    : S_ISCHR(st.st_mode) ? "a character device"
+                    : S_ISBLK(st.st_mode) ? "a block device"
+                    : S_ISSOCK(st.st_mode) ? "a socket"
+                                          : "a special file");
+  if (st.st_size == 0) return psgd_err(err, errlen, "%s: empty file", path);
+  if (access(path, R_OK) != 0)
+    return psgd_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+  if (st_out) *st_out = st;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- IDX ---- */
 
 /* A byte stream over zlib: gzread reads gzip members and, for a file that is
@@ -79,6 +106,7 @@ typedef struct {
 static int rd_open(rd *r, const char *path, char *err, size_t errlen) {
   r->path = path;
   r->f = NULL;
+  if (data_file_ok(path, NULL, err, errlen)) return -1;
   FILE *probe = fopen(path, "rb");
   if (!probe) return psgd_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
   unsigned char m[2] = {0, 0};
@@ -265,18 +293,7 @@ static int load_cifar_limit(const char *const *paths, int n_paths, int cifar100,
   size_t total = 0;
   for (int p = 0; p < n_paths; p++) {
     struct stat st;
-    if (stat(paths[p], &st) != 0) {
-      psgd_err(err, errlen, "%s: cannot open: %s", paths[p], strerror(errno));
-      goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      psgd_err(err, errlen, "%s: not a regular file", paths[p]);
-      goto out;
-    }
-    if (st.st_size == 0) {
-      psgd_err(err, errlen, "%s: empty file", paths[p]);
-      goto out;
-    }
+    if (data_file_ok(paths[p], &st, err, errlen)) goto out;
     if ((size_t)st.st_size % rec != 0) {
       psgd_err(err, errlen,
                "%s: truncated file: size %lld is not a multiple of the %zu-byte CIFAR-%d record",
@@ -452,11 +469,14 @@ static int path_join(char *dst, size_t cap, const char *a, const char *b, char *
 static int find_idx_file(char *dst, size_t cap, const char *dir, const char *base,
                          const char *hint, char *err, size_t errlen) {
   char gz[1024];
+  struct stat st;
   if (path_join(dst, cap, dir, base, err, errlen)) return -1;
-  if (access(dst, F_OK) == 0) return 0;
+  /* lstat: a dangling link or a link loop is "there" and gets its own
+   * message from data_file_ok, not "missing" */
+  if (lstat(dst, &st) == 0) return 0;
   int n = snprintf(gz, sizeof gz, "%s.gz", dst);
   if (n < 0 || (size_t)n >= sizeof gz) return psgd_err(err, errlen, "%s: path too long", dst);
-  if (access(gz, F_OK) == 0) {
+  if (lstat(gz, &st) == 0) {
     if ((size_t)n >= cap) return psgd_err(err, errlen, "%s: path too long", gz);
     memcpy(dst, gz, (size_t)n + 1);
     return 0;
@@ -503,7 +523,8 @@ static int load_cifar_dir(const data_opts *o, const char *sub, const char *const
   for (int i = 0; i <= n_train; i++) {
     const char *name = i < n_train ? train_names[i] : test_name;
     if (path_join(paths[i], sizeof paths[i], dir, name, err, errlen)) return -1;
-    if (access(paths[i], F_OK) != 0)
+    struct stat st;
+    if (lstat(paths[i], &st) != 0)
       return psgd_err(err, errlen, "%s: missing file (run `make data` to download %s)", paths[i],
                       what);
     ptr[i] = paths[i];
@@ -528,6 +549,160 @@ static int load_cifar100(const data_opts *o, dataset *out, char *err, size_t err
 
 static int load_synthetic(const data_opts *o, dataset *out, char *err, size_t errlen) {
   return data_make_synthetic(o, out, err, errlen);
+}
+
+/* ---------------------------------------------- checks without loading ---- */
+
+/* The size a gzip file says its content has (ISIZE: the last 4 bytes, the
+ * length modulo 2^32). -1 if unreadable. */
+static long long gz_isize(const char *path, const struct stat *st) {
+  if (st->st_size < 18) return -1; /* header 10 + trailer 8 */
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  unsigned char t[4];
+  int ok = fseeko(f, st->st_size - 4, SEEK_SET) == 0 && fread(t, 1, 4, f) == 4;
+  fclose(f);
+  if (!ok) return -1;
+  return (long long)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
+                     (uint32_t)t[3] << 24);
+}
+
+/* path holds `want` bytes of content (plain: its size; gzip: its ISIZE). */
+static int check_content_size(const char *path, const struct stat *st, int is_gz,
+                              unsigned long long want, char *err, size_t errlen) {
+  unsigned long long have;
+  if (is_gz) {
+    long long isz = gz_isize(path, st);
+    if (isz >= 0 && (unsigned long long)isz == (want & 0xffffffffull)) return 0;
+    if (isz < 0) return psgd_err(err, errlen, "%s: truncated gzip file", path);
+    return psgd_err(err, errlen, "%s: truncated or corrupt gzip file: its trailer gives %llu "
+                    "bytes of content, the header announces %llu", path,
+                    (unsigned long long)isz, want);
+  } else {
+    have = (unsigned long long)st->st_size;
+    if (have == want) return 0;
+  }
+  return psgd_err(err, errlen, "%s: %s: the header announces %llu bytes, the file has %llu",
+                  path, have < want ? "truncated file" : "wrong size", want, have);
+}
+
+/* Header and size of one IDX file; dims[0] = count, dims[1..2] = rows, cols
+ * (images) or unused (labels). */
+static int check_idx_file(const char *path, int images, uint32_t *dims, char *err,
+                          size_t errlen) {
+  struct stat st;
+  if (data_file_ok(path, &st, err, errlen)) return -1;
+  rd r = {0};
+  if (rd_open(&r, path, err, errlen)) return -1;
+  unsigned char h[16];
+  int hl = images ? 16 : 8;
+  int rc = rd_read(&r, h, (size_t)hl, images ? "the IDX image header" : "the IDX label header",
+                   err, errlen);
+  int is_gz = gzdirect(r.f) == 0;
+  rd_close(&r);
+  if (rc) return -1;
+  uint32_t magic = be32(h), want = images ? IDX_MAGIC_IMAGES : IDX_MAGIC_LABELS;
+  if (magic != want)
+    return psgd_err(err, errlen, "%s: wrong magic 0x%08x, expected 0x%08x (IDX unsigned-byte "
+                    "%s)", path, magic, want, images ? "images" : "labels");
+  dims[0] = be32(h + 4);
+  dims[1] = images ? be32(h + 8) : 1;
+  dims[2] = images ? be32(h + 12) : 1;
+  if (dims[0] == 0 || dims[0] > DATA_MAX_SAMPLES || dims[1] == 0 || dims[2] == 0 ||
+      dims[1] > DATA_MAX_SIDE || dims[2] > DATA_MAX_SIDE ||
+      (size_t)dims[1] * dims[2] > DATA_MAX_DIM)
+    return psgd_err(err, errlen, "%s: implausible dims %u x %u x %u in the IDX header", path,
+                    dims[0], dims[1], dims[2]);
+  unsigned long long bytes = (unsigned long long)hl +
+                             (unsigned long long)dims[0] * dims[1] * dims[2];
+  return check_content_size(path, &st, is_gz, bytes, err, errlen);
+}
+
+static int check_idx_pair(const char *ipath, const char *lpath, int *n, char *err,
+                          size_t errlen) {
+  uint32_t di[3], dl[3];
+  if (check_idx_file(ipath, 1, di, err, errlen) || check_idx_file(lpath, 0, dl, err, errlen))
+    return -1;
+  if (di[0] != dl[0])
+    return psgd_err(err, errlen, "%s: label/image count mismatch: %u labels for %u images in %s",
+                    lpath, dl[0], di[0], ipath);
+  *n = (int)di[0];
+  return 0;
+}
+
+static int check_idx_dir(const char *dir, const char *hint, int *n_train, int *n_test,
+                         char *err, size_t errlen) {
+  char ti[1024], tl[1024], si[1024], sl[1024];
+  if (find_idx_file(ti, sizeof ti, dir, "train-images-idx3-ubyte", hint, err, errlen) ||
+      find_idx_file(tl, sizeof tl, dir, "train-labels-idx1-ubyte", hint, err, errlen) ||
+      find_idx_file(si, sizeof si, dir, "t10k-images-idx3-ubyte", hint, err, errlen) ||
+      find_idx_file(sl, sizeof sl, dir, "t10k-labels-idx1-ubyte", hint, err, errlen))
+    return -1;
+  return check_idx_pair(ti, tl, n_train, err, errlen) ||
+                 check_idx_pair(si, sl, n_test, err, errlen)
+             ? -1
+             : 0;
+}
+
+static int check_cifar(const data_opts *o, const char *sub, const char *const *names, int n_files,
+                       int cifar100, const char *what, int *n_train, int *n_test, char *err,
+                       size_t errlen) {
+  char dir[1024], path[1100];
+  const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS;
+  if (path_join(dir, sizeof dir, data_root(o), sub, err, errlen)) return -1;
+  *n_train = *n_test = 0;
+  for (int i = 0; i < n_files; i++) {
+    struct stat st;
+    if (path_join(path, sizeof path, dir, names[i], err, errlen)) return -1;
+    if (lstat(path, &st) != 0)
+      return psgd_err(err, errlen, "%s: missing file (run `make data` to download %s)", path,
+                      what);
+    if (data_file_ok(path, &st, err, errlen)) return -1;
+    if ((size_t)st.st_size % rec != 0)
+      return psgd_err(err, errlen, "%s: truncated file: size %lld is not a multiple of the "
+                      "%zu-byte CIFAR-%d record", path, (long long)st.st_size, rec,
+                      cifar100 ? 100 : 10);
+    *(i + 1 < n_files ? n_train : n_test) += (int)((size_t)st.st_size / rec);
+  }
+  return 0;
+}
+
+int data_check(const char *name, const data_opts *opts, int *n_train, int *n_test, char *err,
+               size_t errlen) {
+  data_opts def;
+  if (!opts) {
+    data_opts_default(&def);
+    opts = &def;
+  }
+  int tr = 0, te = 0, rc;
+  if (data_name_ok(name, err, errlen)) return -1;
+  if (!strcmp(name, "synthetic")) {
+    tr = opts->syn_train;
+    te = opts->syn_test;
+    rc = 0;
+  } else if (!strcmp(name, "fashion-mnist")) {
+    const char *dir = getenv("PSGD_FASHION_DIR");
+    if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
+    rc = check_idx_dir(dir, " (install Debian's dataset-fashion-mnist: `make deps`)", &tr, &te,
+                       err, errlen);
+  } else if (!strcmp(name, "mnist")) {
+    char dir[1024];
+    rc = path_join(dir, sizeof dir, data_root(opts), "mnist", err, errlen);
+    if (!rc) rc = check_idx_dir(dir, " (run `make data` to download MNIST)", &tr, &te, err, errlen);
+  } else if (!strcmp(name, "cifar10")) {
+    static const char *const f[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                    "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+    rc = check_cifar(opts, "cifar-10-batches-bin", f, 6, 0, "CIFAR-10", &tr, &te, err, errlen);
+  } else {
+    static const char *const f[] = {"train.bin", "test.bin"};
+    rc = check_cifar(opts, "cifar-100-binary", f, 2, 1, "CIFAR-100", &tr, &te, err, errlen);
+  }
+  if (rc) return -1;
+  if (opts->train_limit > 0 && opts->train_limit < tr) tr = opts->train_limit;
+  if (opts->test_limit > 0 && opts->test_limit < te) te = opts->test_limit;
+  if (n_train) *n_train = tr;
+  if (n_test) *n_test = te;
+  return 0;
 }
 
 typedef struct {

@@ -50,6 +50,17 @@ void data_opts_default(data_opts *opts);
 /* 0 if `name` is a dataset data_load knows; else -1 with err listing them. */
 int data_name_ok(const char *name, char *err, size_t errlen);
 
+/* Checks dataset `name` without loading it: every file a regular,
+ * non-empty, readable file (a FIFO, device, directory or symlink loop is
+ * refused by stat, never opened), IDX magic, dims and label/image counts,
+ * and each file's size against its header (plain: the file size; gzip: the
+ * content size in its trailer); CIFAR sizes a whole number of records.
+ * n_train / n_test (may be NULL) get the sample counts after the limits of
+ * opts. 0, or -1 with err naming the file. The loaders refuse the same
+ * special files. */
+int data_check(const char *name, const data_opts *opts, int *n_train, int *n_test, char *err,
+               size_t errlen);
+
 /* Loads dataset `name` into *out. 0 on success, -1 with err filled. */
 int data_load(const char *name, const data_opts *opts, dataset *out, char *err, size_t errlen);
 

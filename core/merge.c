@@ -277,6 +277,10 @@ static long copy_rows(conn *o, conn *in, sqlite3_stmt **sel, int64_t in_id, int6
     if (t->kind != T_PER_RUN) continue;
     sqlite3_stmt *s = sel[i];
     sqlite3_bind_int64(s, 1, in_id);
+    /* A row of step_chunks holds n steps: count steps, not chunks. */
+    int n_col = -1;
+    for (int j = 0; !strcmp(t->name, "step_chunks") && j < t->n_cols; j++)
+      if (!strcmp(t->cols[j], "n")) n_col = j;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       sqlite3_bind_int64(t->ins, 1, out_id);
@@ -287,7 +291,7 @@ static long copy_rows(conn *o, conn *in, sqlite3_stmt **sel, int64_t in_id, int6
         sqlite3_reset(s);
         return sql_err(o, err, errlen, "cannot copy a row");
       }
-      n++;
+      n += n_col >= 0 ? (long)sqlite3_column_int64(s, n_col) : 1;
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return sql_err(in, err, errlen, "cannot read a run's rows");

@@ -40,7 +40,7 @@ typedef struct {
   int n_replaced;   /* copied over an unfinished row of the output */
   int n_same;       /* identical finished run already in the output */
   int n_unfinished; /* not finished in the input: not copied */
-  long n_rows;      /* rows copied into the per-run tables */
+  long n_rows;      /* rows copied into the per-run tables (steps: step records) */
 } merge_stats;
 
 /* Merges the n_in databases in[] into out (created if absent), in one

@@ -9,8 +9,8 @@
  * - Every write is one BEGIN IMMEDIATE transaction: the write lock is taken up
  *   front, so two processes cannot deadlock upgrading read locks, and the busy
  *   timeout makes the second one wait instead of failing.
- * - Steps go in with one prepared multi-row INSERT (REC_STEP_ROWS rows per
- *   statement), many thousands of rows per transaction.
+ * - Steps go in as compressed chunks of 4096 records (rec_steps.c), one
+ *   INSERT of one BLOB per chunk, many chunks per transaction.
  * - run_id is AUTOINCREMENT, so the id of a deleted run is never reused: a
  *   writer holding a stale id can never write into another run (every write
  *   also checks, inside its transaction, that its run is still 'running'). */
@@ -34,6 +34,7 @@
 
 #include "common.h"
 #include "gemm.h"
+#include "rec_steps.h"
 
 extern char **environ;
 
@@ -42,8 +43,6 @@ extern const char rec_views_sql[];
 
 #define REC_APP_ID 0x50534744 /* "PSGD" in PRAGMA application_id */
 #define REC_BUSY_MS 120000    /* a long flush of another process may hold the lock */
-#define REC_STEP_ROWS 64      /* rows per multi-row INSERT */
-#define REC_STEP_COLS 14      /* bound per row; run_id is ?1, shared by all rows */
 #define REC_FLUSH_TX_ROWS (256 * 1024) /* bounds the WAL: commit every this many rows */
 
 /* ------------------------------------------------------------------------ */
@@ -105,7 +104,13 @@ static const char *const migrations[] = {
      * claiming process on runs.host), so that another sweep can tell a live
      * claimer from a dead one whose pid was reused (see claimer_alive). */
     "ALTER TABLE runs ADD COLUMN claim TEXT;",
-    /* 2 -> 3: the execution clock (real | virtual) and, under the virtual
+    /* 2 -> 3: steps in compressed chunks (rec_steps.h); rec_steps_upgrade_rows
+     * then moves the old rows over and replaces the table by the view steps. */
+    "CREATE TABLE step_chunks ("
+    "  chunk_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX step_chunks_run ON step_chunks(run_id);",
+    /* 3 -> 4: the execution clock (real | virtual) and, under the virtual
      * clock, its step-time model; NULL clock in older rows means real */
     "ALTER TABLE runs ADD COLUMN clock TEXT;"
     "ALTER TABLE runs ADD COLUMN step_time TEXT;",
@@ -294,8 +299,7 @@ struct rec {
   dev_t dev; /* the file's identity while registered in g_open */
   ino_t ino;
   int registered;
-  sqlite3_stmt *st_steps_n; /* REC_STEP_ROWS rows */
-  sqlite3_stmt *st_steps_1;
+  rec_steps_writer steps; /* chunk buffer and insert statement */
   sqlite3_stmt *st_eval, *st_event, *st_place, *st_status;
 };
 
@@ -381,6 +385,13 @@ static int precheck(const char *path, char *err, size_t errlen) {
   struct stat st;
   if (stat(path, &st) != 0) return 0; /* SQLite creates it (or says why it cannot) */
   if (S_ISDIR(st.st_mode)) return psgd_err(err, errlen, "%s: is a directory, not a database", path);
+  if (!S_ISREG(st.st_mode))
+    return psgd_err(err, errlen, "%s: not a regular file (%s), not a database: give a file name",
+                    path, S_ISCHR(st.st_mode)    ? "a character device"
+                          : S_ISBLK(st.st_mode)  ? "a block device"
+                          : S_ISFIFO(st.st_mode) ? "a FIFO"
+                          : S_ISSOCK(st.st_mode) ? "a socket"
+                                                 : "a special file");
   if (st.st_size == 0) return 0;      /* SQLite treats an empty file as a new database */
   FILE *f = fopen(path, "rb");
   if (!f) return psgd_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
@@ -524,6 +535,7 @@ static int migrate(rec *r, char *err, size_t errlen) {
     char what[64];
     snprintf(what, sizeof what, "cannot upgrade the schema to version %d", v + 1);
     if (exec(r, migrations[v], what, err, errlen)) goto out_rollback;
+    if (v == 2 && rec_steps_upgrade_rows(r->db, r->path, err, errlen)) goto out_rollback;
   }
   char sql[160];
   snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d", REC_APP_ID,
@@ -672,6 +684,7 @@ rec *rec_open_existing(const char *path, char *err, size_t errlen) {
  * holds open already is never created either. */
 static rec *open_impl(const char *path, int may_create, char *err, size_t errlen) {
   pthread_once(&g_host_once, host_init);
+  rec_steps_auto_register();
   rec *r = calloc(1, sizeof *r);
   if (!r || !(r->path = strdup(path))) {
     free(r);
@@ -717,7 +730,7 @@ static rec *open_impl(const char *path, int may_create, char *err, size_t errlen
    * passed the header checks usually fails here, at open, with a clear error. */
   int dummy;
   if (pragma_int(r, "SELECT max(run_id) FROM runs", &dummy, err, errlen) ||
-      pragma_int(r, "SELECT max(rowid) FROM steps", &dummy, err, errlen) ||
+      pragma_int(r, "SELECT max(rowid) FROM step_chunks", &dummy, err, errlen) ||
       pragma_int(r, "SELECT max(rowid) FROM evals", &dummy, err, errlen))
     goto out_with_rec;
   return r;
@@ -726,10 +739,39 @@ out_with_rec:
   return NULL;
 }
 
+int rec_probe(const char *path, char *err, size_t errlen) {
+  pthread_once(&g_host_once, host_init);
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT) return 0;
+    return psgd_err(err, errlen, "%s: %s", path, strerror(errno));
+  }
+  pthread_mutex_lock(&g_open_mu);
+  int bad = !open_here(path) && precheck(path, err, errlen);
+  pthread_mutex_unlock(&g_open_mu);
+  if (bad) return -1;
+  if (st.st_size == 0) return 0;
+  rec r0;
+  memset(&r0, 0, sizeof r0);
+  r0.path = (char *)path;
+  int rc = sqlite3_open_v2(path, &r0.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    if (r0.db) db_err(&r0, err, errlen, "cannot open");
+    else psgd_err(err, errlen, "%s: cannot open (out of memory)", path);
+    sqlite3_close(r0.db);
+    return -1;
+  }
+  sqlite3_extended_result_codes(r0.db, 1);
+  sqlite3_busy_timeout(r0.db, 5000);
+  db_kind k;
+  int out = read_kind(&r0, &k, err, errlen) || check_kind(&r0, &k, err, errlen) ? -1 : 0;
+  sqlite3_close(r0.db);
+  return out;
+}
+
 void rec_close(rec *r) {
   if (!r) return;
-  sqlite3_finalize(r->st_steps_n);
-  sqlite3_finalize(r->st_steps_1);
+  rec_steps_writer_free(&r->steps);
   sqlite3_finalize(r->st_eval);
   sqlite3_finalize(r->st_event);
   sqlite3_finalize(r->st_place);
@@ -819,7 +861,7 @@ static int find_key(rec *r, const char *key, int64_t *id, char *status, size_t c
 
 static int delete_rows(rec *r, int64_t run_id, int with_run, char *err, size_t errlen) {
   static const char *const sql[] = {
-      "DELETE FROM steps WHERE run_id = ?1", "DELETE FROM evals WHERE run_id = ?1",
+      "DELETE FROM step_chunks WHERE run_id = ?1", "DELETE FROM evals WHERE run_id = ?1",
       "DELETE FROM events WHERE run_id = ?1", "DELETE FROM placement WHERE run_id = ?1",
       "DELETE FROM runs WHERE run_id = ?1"};
   size_t n = sizeof sql / sizeof sql[0] - (with_run ? 0 : 1);
@@ -1172,84 +1214,16 @@ out_rollback:
 /* ------------------------------------------------------------------------ */
 /* Bulk inserts (callers hold a transaction). */
 
-static void bind_step(sqlite3_stmt *st, int p, const step_rec *s) {
-  sqlite3_bind_int64(st, p + 0, (sqlite3_int64)s->step);
-  sqlite3_bind_int64(st, p + 1, (sqlite3_int64)s->finish);
-  sqlite3_bind_int(st, p + 2, s->worker);
-  sqlite3_bind_int(st, p + 3, s->pu);
-  sqlite3_bind_int64(st, p + 4, (sqlite3_int64)s->t_start_ns);
-  sqlite3_bind_int64(st, p + 5, (sqlite3_int64)s->t_end_ns);
-  sqlite3_bind_int64(st, p + 6, (sqlite3_int64)s->version_read);
-  sqlite3_bind_int64(st, p + 7, (sqlite3_int64)s->version_apply);
-  sqlite3_bind_int64(st, p + 8, s->staleness);
-  sqlite3_bind_int(st, p + 9, s->accepted);
-  sqlite3_bind_int64(st, p + 10, (sqlite3_int64)s->interval);
-  sqlite3_bind_int64(st, p + 11, s->y);
-  sqlite3_bind_int64(st, p + 12, s->m);
-  sqlite3_bind_double(st, p + 13, s->loss); /* NaN is stored as NULL */
-}
-
-/* "INSERT INTO steps VALUES (?1, ?2..?15), (?1, ?16..?29), ..." for rows rows. */
-static char *steps_sql(int rows) {
-  size_t cap = 256 + (size_t)rows * (REC_STEP_COLS * 8 + 8);
-  char *sql = malloc(cap);
-  if (!sql) return NULL;
-  size_t n = (size_t)snprintf(sql, cap,
-                              "INSERT INTO steps (run_id, step, finish, worker, pu, t_start_ns,"
-                              " t_end_ns, version_read, version_apply, staleness, accepted,"
-                              " interval, y, m, loss) VALUES ");
-  for (int j = 0; j < rows; j++) {
-    n += (size_t)snprintf(sql + n, cap - n, "%s(?1", j ? "," : "");
-    for (int c = 0; c < REC_STEP_COLS; c++)
-      n += (size_t)snprintf(sql + n, cap - n, ",?%d", 2 + j * REC_STEP_COLS + c);
-    n += (size_t)snprintf(sql + n, cap - n, ")");
-  }
-  return sql;
-}
-
 static int insert_steps(rec *r, int64_t run_id, const step_rec *v, size_t n, char *err,
                         size_t errlen) {
-  size_t i = 0;
-  if (n >= REC_STEP_ROWS && !r->st_steps_n) {
-    char *sql = steps_sql(REC_STEP_ROWS);
-    if (!sql) return psgd_err(err, errlen, "%s: out of memory", r->path);
-    int rc = prepare(r, &r->st_steps_n, sql, err, errlen);
-    free(sql);
-    if (rc) return -1;
-  }
-  if (n >= REC_STEP_ROWS) {
-    sqlite3_stmt *st = r->st_steps_n;
-    sqlite3_bind_int64(st, 1, run_id);
-    for (; n - i >= REC_STEP_ROWS; i += REC_STEP_ROWS) {
-      for (int j = 0; j < REC_STEP_ROWS; j++) bind_step(st, 2 + j * REC_STEP_COLS, &v[i + j]);
-      int rc = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (rc != SQLITE_DONE) return db_err(r, err, errlen, "cannot insert steps");
-    }
-  }
-  if (i < n) {
-    if (!r->st_steps_1) {
-      char *sql = steps_sql(1);
-      if (!sql) return psgd_err(err, errlen, "%s: out of memory", r->path);
-      int rc = prepare(r, &r->st_steps_1, sql, err, errlen);
-      free(sql);
-      if (rc) return -1;
-    }
-    sqlite3_stmt *st = r->st_steps_1;
-    sqlite3_bind_int64(st, 1, run_id);
-    for (; i < n; i++) {
-      bind_step(st, 2, &v[i]);
-      int rc = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (rc != SQLITE_DONE) return db_err(r, err, errlen, "cannot insert steps");
-    }
-  }
-  return 0;
+  return rec_steps_put(&r->steps, r->db, r->path, run_id, v, n, err, errlen);
 }
 
 int rec_steps(rec *r, int64_t run_id, const step_rec *v, size_t n, char *err, size_t errlen) {
   if (begin(r, err, errlen)) return -1;
-  if (check_running(r, run_id, err, errlen) || insert_steps(r, run_id, v, n, err, errlen)) {
+  if (check_running(r, run_id, err, errlen) || insert_steps(r, run_id, v, n, err, errlen) ||
+      rec_steps_flush(&r->steps, r->db, r->path, run_id, err, errlen)) {
+    rec_steps_discard(&r->steps);
     rollback(r);
     return -1;
   }
@@ -1371,7 +1345,9 @@ static int flush_chunk(void *vctx, const step_rec *v, size_t n) {
   c->in_tx += n;
   if (c->in_tx >= REC_FLUSH_TX_ROWS) {
     c->open = 0;
-    if (commit(c->r, c->err, c->errlen)) return -1;
+    if (rec_steps_flush(&c->r->steps, c->r->db, c->r->path, c->run_id, c->err, c->errlen) ||
+        commit(c->r, c->err, c->errlen))
+      return -1;
   }
   return 0;
 }
@@ -1379,7 +1355,9 @@ static int flush_chunk(void *vctx, const step_rec *v, size_t n) {
 long rec_steplog_flush(rec *r, int64_t run_id, steplog *l, int final, char *err, size_t errlen) {
   flush_ctx c = {r, run_id, 0, 0, err, errlen};
   long n = steplog_drain(l, final, flush_chunk, &c);
+  if (n >= 0 && c.open && rec_steps_flush(&r->steps, r->db, r->path, run_id, err, errlen)) n = -1;
   if (n < 0) {
+    rec_steps_discard(&r->steps);
     rollback(r);
     return -1;
   }

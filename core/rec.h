@@ -8,7 +8,10 @@
  *        steps_accepted, final_test_acc, final_test_loss, best_test_acc,
  *        initial_loss, git_commit, host, cpu_model, topology_xml, versions, ...)
  *   steps(run_id, step, finish, worker, pu, t_start_ns, t_end_ns, version_read,
- *         version_apply, staleness, accepted, interval, y, m, loss)
+ *         version_apply, staleness, accepted, interval, y, m, loss): a view over
+ *         step_chunks(chunk_id, run_id, n, data), chunks of up to 4096 records
+ *         compressed column by column (rec_steps.h; every field kept exactly);
+ *         the sqlite3 shell reads it after `.load build/psgd_steps`
  *   evals(run_id, t_ns, steps_accepted, epoch, train_loss, test_loss, test_acc)
  *   events(run_id, t_ns, kind, value, detail)
  *   placement(run_id, worker, pu_os, core, node, package, bound)
@@ -25,7 +28,9 @@
  * Versioning: PRAGMA user_version is the schema version and application_id
  * marks the file as ours. rec_open upgrades an older schema and refuses a newer
  * one, a foreign SQLite database, and a file that is not SQLite or is
- * truncated/corrupt, each with an error naming the file.
+ * truncated/corrupt, each with an error naming the file. Schema 2 -> 3 moves
+ * the old row-per-step `steps` table into chunks (one transaction; it
+ * refuses, leaving the file as it was, a row the chunks cannot keep exactly).
  *
  * Lifecycle of one run: rec_run_begin (status 'running', old data of the same
  * key removed) -> rec_run_info (optional: topology, versions, once the engine
@@ -44,10 +49,8 @@
  * starttime" from /proc), so a dead claimer (process gone, pid reused with
  * another start time, or the machine rebooted) is told from a live one.
  *
- * Index: steps(run_id) exists from the schema's creation and is maintained
- * by every insert. Rows arrive in increasing (run_id, rowid), so it grows at
- * its right edge: bench_rec measured 5-13% of the flush time at 1 M rows,
- * while rebuilding it after each sweep would cost a sort of the whole table.
+ * Index: step_chunks(run_id), one entry per chunk of 4096 steps. The view
+ * returns a run's steps in the order they were written.
  *
  * Threads: one rec handle per thread at a time. After fork(), the child must
  * open its own handle; never use a parent's handle in a child (and do not
@@ -74,6 +77,13 @@ rec *rec_open(const char *path, char *err, size_t errlen);
  * refused. */
 rec *rec_open_existing(const char *path, char *err, size_t errlen);
 void rec_close(rec *r);
+
+/* The checks of rec_open without writing anything (for readers such as
+ * `psgd list`): 0 if path is absent, empty, or a psgd results database this
+ * program can read; -1 with the same messages as rec_open otherwise (a
+ * directory, device or FIFO, a file that is not SQLite, truncated, another
+ * program's database, a newer schema). */
+int rec_probe(const char *path, char *err, size_t errlen);
 
 /* 1 if a run with this key has a final status (ok, converged, diverged,
  * timeout, crashed), 0 if absent or unfinished (running, interrupted), -1 on
@@ -118,8 +128,8 @@ int rec_run_lookup(rec *r, const char *key, int64_t *run_id, char *status, size_
 int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *versions,
                  char *err, size_t errlen);
 
-/* Each call is one transaction (rec_steps: one multi-row prepared INSERT per
- * 64 rows; for the steplog, prefer rec_steplog_flush). */
+/* Each call is one transaction (rec_steps: v in chunks of 4096 records, one
+ * INSERT each; for the steplog, prefer rec_steplog_flush). */
 int rec_steps(rec *r, int64_t run_id, const step_rec *v, size_t n, char *err, size_t errlen);
 int rec_evals(rec *r, int64_t run_id, const eval_rec *v, size_t n, char *err, size_t errlen);
 int rec_events(rec *r, int64_t run_id, const event_rec *v, size_t n, char *err, size_t errlen);

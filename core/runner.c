@@ -230,8 +230,9 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
 int runner_db_status(const char *db_path, const experiment *e, char (*status)[16], char *err,
                      size_t errlen) {
   for (int i = 0; i < e->n_runs; i++) status[i][0] = '\0';
+  if (rec_probe(db_path, err, errlen)) return -1;
   struct stat st;
-  if (stat(db_path, &st) != 0) return 0;
+  if (stat(db_path, &st) != 0 || st.st_size == 0) return 0;
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
     psgd_err(err, errlen, "%s: %s", db_path, db ? sqlite3_errmsg(db) : "cannot open");

@@ -44,6 +44,8 @@ die() { echo "report.sh: $*" >&2; exit 1; }
 [ -f "$views" ] || die "$views: missing"
 command -v sqlite3 >/dev/null || die "sqlite3 not found (make deps)"
 tab=$(printf '\t')
+# steps is a view over compressed chunks, read through psgd's SQLite extension
+steps_ext=${PSGD_STEPS_EXT:-$here/../build/psgd_steps}
 tmp=$(mktemp -d /tmp/psgd_report.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
@@ -55,18 +57,18 @@ sed -e '/^DROP VIEW/d' -e 's/^CREATE VIEW/CREATE TEMP VIEW/' "$views" > "$tmp/vi
 q() {
   if [ "$1" = - ]; then cat "$tmp/views.sql" - > "$tmp/q.sql"
   else { cat "$tmp/views.sql"; printf '%s\n' "$1"; } > "$tmp/q.sql"; fi
-  sqlite3 -readonly -batch -bail -separator "$tab" -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
+  sqlite3 -readonly -batch -bail -separator "$tab" -cmd ".load $steps_ext" -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
 }
 # qhtml SQL: the same as an HTML table body (sqlite3 escapes the cells).
 qhtml() {
   { cat "$tmp/views.sql"; printf '%s\n' "$1"; } > "$tmp/q.sql"
-  sqlite3 -readonly -batch -bail -html -header -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
+  sqlite3 -readonly -batch -bail -html -header -cmd ".load $steps_ext" -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
 }
 esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
 e() { printf '%s' "$1" | esc; }
 
 # The database must be psgd's: a runs table with the columns used here.
-kind=$(q "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'steps', 'evals', 'events');" 2>"$tmp/err") ||
+kind=$(q "SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'view') AND name IN ('runs', 'steps', 'evals', 'events');" 2>"$tmp/err") ||
   die "$db: cannot read: $(cat "$tmp/err")"
 [ "$kind" -ge 4 ] || die "$db: not a psgd results database (no runs/steps/evals/events tables)"
 

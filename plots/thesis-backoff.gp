@@ -10,7 +10,8 @@
 #   bottom  contention: the store's failed attempts (failed try-locks or
 #           CASes, event store_retries) per accepted step, mean over the
 #           runs; with no backoff the locks block inside pthreads and count
-#           no retries, so only leashed has a "none" bar there
+#           no retries, so only leashed has a "none" bar there; the panel's
+#           key names only the schemes that have a bar in it
 # Reads only runs of experiment 'thesis-backoff'.
 #   gnuplot -c plots/thesis-backoff.gp DB OUTDIR
 DB = ARG1
@@ -49,6 +50,8 @@ quart(j) = "< ".SQL."\"".RX.", q AS (SELECT x, lt, t, row_number() OVER (PARTITI
 fails(j) = "< ".SQL."\"".RX." SELECT x, trim(CASE WHEN sum(status = 'ok') > 0 THEN 'n/c ' || sum(status = 'ok') ELSE '' END || ' ' || CASE WHEN sum(status IN ('diverged','crashed','timeout')) > 0 THEN 'crash ' || sum(status IN ('diverged','crashed','timeout')) ELSE '' END) AS txt FROM x WHERE threads = ".thr(j)." GROUP BY x HAVING txt <> '' UNION ALL SELECT -10, ' '\""
 # x | mean failed attempts per accepted step | lt (zero bars left out: log axis)
 contention(j) = "< ".SQL."\"".RX." SELECT x.x, avg(e.value / max(x.steps_accepted, 1)) AS v, x.lt FROM x JOIN events e ON e.run_id = x.run_id AND e.kind = 'store_retries' WHERE x.threads = ".thr(j)." GROUP BY x.x, x.lt HAVING v > 0\""
+# bars of scheme b in panel j's contention plot: its key names only drawn ones
+has_c(j, b) = int(system(SQL."\"".RX." SELECT count(*) FROM (SELECT x.x, avg(e.value / max(x.steps_accepted, 1)) AS v FROM x JOIN events e ON e.run_id = x.run_id AND e.kind = 'store_retries' WHERE x.threads = ".thr(j)." AND x.lt = ".(10 + b)." GROUP BY x.x HAVING v > 0)\""))
 # "min max" of those values ("0 0" if none): the log axis's range is set from
 # them, so a panel whose bars are all equal gets a range instead of a warning
 crange(j) = system(SQL."\"".RX.", c AS (SELECT avg(e.value / max(x.steps_accepted, 1)) AS v FROM x JOIN events e ON e.run_id = x.run_id AND e.kind = 'store_retries' WHERE x.threads = ".thr(j)." GROUP BY x.x HAVING v > 0) SELECT coalesce(min(v), 0) || ' ' || coalesce(max(v), 0) FROM c\"")
@@ -89,7 +92,7 @@ do for [fmt in "png pdf"] {
     if (c_hi > 0) {
       set yrange [c_lo / 3.0 : c_hi * 3.0]
       plot contention(j) using 1:2:3 with boxes lc variable notitle, \
-           for [b = 1:4] keyentry with boxes lt (10 + b) title (has_bo(b) ? word(BO, b) : "")
+           for [b = 1:4] keyentry with boxes lt (10 + b) title (has_c(j, b) ? word(BO, b) : "")
     } else {
       # nothing to draw: say so (an empty data source would only warn)
       set yrange [0.001 : 1]

@@ -25,7 +25,7 @@ F2 = ARG4 + 0.0
 F3 = ARG5 + 0.0
 load "plots/style.gp"
 set datafile separator whitespace
-SQL = "sqlite3 -batch -readonly -separator ' ' ".DB." "
+SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -separator ' ' ".DB." "
 q(s) = system(SQL."\"".s."\"")
 if (!(F1 > F2 && F2 > F3 && F3 > 0)) { print "thesis-compare: fractions must satisfy F1 > F2 > F3 > 0, got ".ARG3." ".ARG4." ".ARG5; exit status 2 }
 f(x) = sprintf("%.6g", x)

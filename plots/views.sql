@@ -4,6 +4,9 @@
 -- and recreated by rec_open whenever this text changes, so every database the
 -- program opens has the views of the program that opened it. To load the
 -- views into a database by hand:  sqlite3 results/results.db < plots/views.sql
+-- `steps` itself is a view over compressed chunks (core/rec_steps.h), created
+-- by the schema: in the sqlite3 shell, it and the views over it need
+--   sqlite3 -cmd '.load build/psgd_steps' results/results.db
 --
 -- Conventions
 -- * Only runs that ended with a result (status ok, converged or diverged) are

@@ -70,8 +70,8 @@ check figure1_explicit_interval "$(grep -c '^figure1: run 1, interval 2 (4 accep
 # what Fig. 1 and Fig. 3 show: every interval accepts exactly y steps, and
 # no accepted step is staler than y - 1
 for n in 1 2 3; do
-  check "figure${n}_interval_tau_bound" "$(sqlite3 "$tmp/f$n.db" "SELECT count(*) FROM steps s JOIN runs r
+  check "figure${n}_interval_tau_bound" "$(sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/f$n.db" "SELECT count(*) FROM steps s JOIN runs r
     USING(run_id) WHERE r.sync = 'interval' AND s.accepted AND s.staleness > s.y - 1")" 0
 done
-check figure1_full_intervals "$(sqlite3 "$tmp/f1.db" "SELECT count(*) FROM (SELECT interval, sum(accepted) AS a
+check figure1_full_intervals "$(sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/f1.db" "SELECT count(*) FROM (SELECT interval, sum(accepted) AS a
   FROM steps GROUP BY interval HAVING a != 4 AND interval < (SELECT max(interval) FROM steps))")" 0

@@ -99,8 +99,13 @@ CFG
 check figure3_runs "$?" 0
 # Async's recorded staleness spread over 0..89 (a 99th percentile of 89 makes
 # panel (b) bin 3 tau values together); y = 2 has tau 0 or 1: one bin
-sqlite3 "$tmp/f3.db" "UPDATE steps SET staleness = step % 90 WHERE accepted AND run_id = (SELECT run_id FROM runs WHERE experiment = 'figure3' AND sync = 'async')"
-check figure3_y2_one_bin "$(sqlite3 "$tmp/f3.db" "SELECT count(DISTINCT staleness / 3) FROM steps s JOIN runs r USING(run_id) WHERE r.experiment = 'figure3' AND r.sync = 'interval' AND r.y_control = 'const' AND r.y0 = 2 AND s.accepted")" 1
+# (steps is a view over chunks: the run's rows are rewritten as rec_steps.h shows)
+sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/f3.db" "CREATE TEMP TABLE t AS SELECT * FROM steps WHERE run_id = (SELECT run_id FROM runs WHERE experiment = 'figure3' AND sync = 'async');
+  UPDATE t SET staleness = step % 90 WHERE accepted;
+  DELETE FROM step_chunks WHERE run_id = (SELECT run_id FROM t LIMIT 1);
+  INSERT INTO step_chunks (run_id, n, data) SELECT run_id, count(*), psgd_chunk(rowid, step, finish, worker, pu, t_start_ns, t_end_ns,
+    version_read, version_apply, staleness, accepted, interval, y, m, loss) FROM t GROUP BY run_id, (rowid - 1) / 4096"
+check figure3_y2_one_bin "$(sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/f3.db" "SELECT count(DISTINCT staleness / 3) FROM steps s JOIN runs r USING(run_id) WHERE r.experiment = 'figure3' AND r.sync = 'interval' AND r.y_control = 'const' AND r.y0 = 2 AND s.accepted")" 1
 check_series figure3_series_drawn plots/figure3.gp "$tmp/f3.db" "$tmp/s3"
 # the old form of panel (b): lines only
 sed 's/hist(yrun(i)) using 1:2 with linespoints lw 2 pt PT\[.*\] ps .* lc rgb COL/hist(yrun(i)) using 1:2 with lines lw 2 lc rgb COL/' plots/figure3.gp > "$tmp/figure3_lines.gp"

@@ -62,7 +62,7 @@ check claims_all_listed "$(cut -f1 "$tmp/rep/claims.tsv" | sed 1d | sort -u | tr
 sed -e '/^DROP VIEW/d' -e 's/^CREATE VIEW/CREATE TEMP VIEW/' plots/views.sql > "$tmp/views.sql"
 mismatch=0
 for id in $ids; do
-  got=$(cat "$tmp/views.sql" "$tmp/rep/claims/$id.sql" | sqlite3 -readonly -batch -separator "$(printf '\t')" "$db")
+  got=$(cat "$tmp/views.sql" "$tmp/rep/claims/$id.sql" | sqlite3 -readonly -batch -separator "$(printf '\t')" -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$db")
   want=$(awk -F '\t' -v id="$id" 'NR > 1 && $1 == id && $7 != "not run"' "$tmp/rep/claims.tsv" | cut -f3-)
   [ "$got" = "$want" ] || { mismatch=$((mismatch + 1)); echo "# $id: query gives '$got', claims.tsv has '$want'"; }
 done
@@ -72,7 +72,7 @@ verdict() { awk -F '\t' -v id="$1" 'NR > 1 && $1 == id { print $7 }' "$tmp/rep/c
 check claim_without_runs_not_run "$(verdict thesis-backoff) $(verdict table1-time-to-common) $(verdict fig1-interval)" \
   "not run not run not run"
 check claim_tau_bound_holds "$(verdict fig3-tau-bound)" holds
-n_acc=$(sqlite3 "$db" "SELECT count(*) FROM steps s JOIN runs r USING (run_id) WHERE r.sync = 'interval'
+n_acc=$(sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$db" "SELECT count(*) FROM steps s JOIN runs r USING (run_id) WHERE r.sync = 'interval'
   AND r.status = 'ok' AND s.accepted = 1 AND s.y > 0")
 check claim_tau_bound_counts "$(awk -F '\t' '$1 == "fig3-tau-bound" { print $6 }' "$tmp/rep/claims.tsv")" \
   "$n_acc accepted steps: 0 with tau > y, 0 with tau > y - 1"

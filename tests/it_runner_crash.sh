@@ -17,7 +17,7 @@ eval = { every_s = 0.2; };
 sweep = { batch = [4, 8, 16]; };
 CFG
 . tests/lib_check.sh
-q() { sqlite3 -batch "$db" "$1"; }
+q() { sqlite3 -batch -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$db" "$1"; }
 key() { "$PSGD" list "$tmp/crash.cfg" --db "$db" | grep "^ *$1  " | awk '{print $2}'; }
 
 PSGD_TEST_CRASH_RUN=0 PSGD_TEST_HANG_RUN=1 "$PSGD" run "$tmp/crash.cfg" --db "$db" --timeout 3 \

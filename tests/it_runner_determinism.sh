@@ -29,7 +29,7 @@ results() {
                               printf('%.17g', final_test_acc) FROM runs ORDER BY key"
 }
 steps() {
-  sqlite3 -batch "$1" "SELECT r.key, s.step, s.accepted, printf('%.17g', s.loss)
+  sqlite3 -batch -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$1" "SELECT r.key, s.step, s.accepted, printf('%.17g', s.loss)
                        FROM steps s JOIN runs r ON r.run_id = s.run_id ORDER BY r.key, s.step"
 }
 

@@ -18,7 +18,7 @@ eval = { every_s = 0.25; };
 sweep = { batch = [4, 8, 16, 32]; };
 CFG
 . tests/lib_check.sh
-q() { sqlite3 -batch "$db" "$1"; }
+q() { sqlite3 -batch -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$db" "$1"; }
 # waits (up to 20 s) until the database shows a run in progress after $1 finished ones
 wait_running() {
   i=0

@@ -27,7 +27,7 @@ variants = (
 );
 CFG
 rows() {
-  sqlite3 -batch "$1" "
+  sqlite3 -batch -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$1" "
     SELECT 'run', key, label, spec, status, printf('%.17g', wall_s), steps_started, steps_accepted,
            printf('%.17g', epochs), printf('%.17g', final_train_loss),
            printf('%.17g', final_test_loss), printf('%.17g', final_test_acc), clock, step_time
@@ -53,7 +53,7 @@ check y_events_there "$([ "$(grep -c '^event|.*|y|' "$tmp/rows_a")" -ge 5 ] && e
 check same_rows_1_vs_2_compute_threads "$(cmp -s "$tmp/rows_a" "$tmp/rows_b" && echo same)" same
 check clock_recorded "$(sqlite3 "$tmp/a.db" "SELECT DISTINCT clock || ' ' || step_time FROM runs")" \
   "virtual lognormal:500,0.5"
-check virtual_pu "$(sqlite3 "$tmp/a.db" "SELECT DISTINCT pu FROM steps")" "-1"
+check virtual_pu "$(sqlite3 -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/a.db" "SELECT DISTINCT pu FROM steps")" "-1"
 # the comparison can fail: another seed gives other rows
 k3=$(sqlite3 "$tmp/a.db" "SELECT key FROM runs WHERE label = 'async'")
 k4=$(sqlite3 "$tmp/a.db" "SELECT key FROM runs WHERE label = 'seed 4'")

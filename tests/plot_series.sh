@@ -14,8 +14,10 @@
 script=$1
 shift
 outdir=$2
-gp=$(mktemp /tmp/psgd_series.XXXXXX) || exit 1
-trap 'rm -f "$gp"' EXIT
+# the copy sits beside the script, so that paths relative to the script's
+# own directory (ARG0) resolve as they do for the script itself
+gp=$(mktemp "$(dirname "$script")/.plot_series.XXXXXX") || exit 1
+trap 'rm -f "$gp" "$gp.log"' EXIT
 sed -e 's/set terminal pngcairo/set terminal svg/' \
     -e 's/set terminal pdfcairo[^;]*;/set terminal unknown;/' "$script" > "$gp"
 if ! grep -q 'set terminal svg' "$gp"; then

@@ -10,6 +10,8 @@
 BUILD=${BUILD:-build}
 export BUILD
 export PSGD="$BUILD/psgd"
+# the sqlite3 shell reads the steps view through this extension (rec_steps.h)
+export PSGD_STEPS_EXT="$BUILD/psgd_steps"
 if [ -f tests/tsan.supp ]; then
   export TSAN_OPTIONS="suppressions=$(pwd)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
 fi

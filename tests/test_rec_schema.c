@@ -22,7 +22,7 @@ static void test_creates_schema_and_views(void **state) {
   assert_non_null(r);
   assert_string_equal(rec_path(r), t.db);
   rec_close(r);
-  const char *tables[] = {"runs", "steps", "evals", "events", "placement", "acc_thresholds",
+  const char *tables[] = {"runs", "step_chunks", "evals", "events", "placement", "acc_thresholds",
                           "meta"};
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
     char sql[160];
@@ -30,7 +30,7 @@ static void test_creates_schema_and_views(void **state) {
              tables[i]);
     assert_int_equal(q_int(t.db, sql), 1);
   }
-  const char *views[] = {"v_done",        "v_runs",         "v_acceptance",       "v_staleness_hist",
+  const char *views[] = {"steps", "v_done",        "v_runs",         "v_acceptance",       "v_staleness_hist",
                          "v_staleness_summary", "v_staleness_worker", "v_acc_curve",
                          "v_loss_curve",  "v_time_to_acc",  "v_time_to_loss",     "v_epoch_time",
                          "v_best_acc"};
@@ -43,7 +43,7 @@ static void test_creates_schema_and_views(void **state) {
     snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", views[i]);
     assert_int_equal(q_int(t.db, sql), 0);
   }
-  assert_int_equal(q_int(t.db, "SELECT count(*) FROM sqlite_master WHERE name='steps_run'"), 1);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM sqlite_master WHERE name='step_chunks_run'"), 1);
   assert_int_equal(q_int(t.db, "PRAGMA user_version"), rec_schema_version());
   assert_int_equal(q_int(t.db, "PRAGMA application_id"), 0x50534744);
   char mode[32];

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "rec.h"
+#include "rec_steps.h"
 #include "spec.h"
 
 typedef struct {
@@ -49,6 +50,7 @@ static inline void test_spec(run_spec *s, const char *label, int rep, char key[1
 
 /* First column of the first row of sql as int64 (INT64_MIN on error/no row). */
 static inline int64_t q_int(const char *db, const char *sql) {
+  rec_steps_auto_register(); /* the view steps, also before any rec_open */
   sqlite3 *h;
   int64_t v = INT64_MIN;
   if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -64,6 +66,7 @@ static inline int64_t q_int(const char *db, const char *sql) {
 
 /* Same, as text into out ("" on error, "<null>" for NULL). */
 static inline void q_text(const char *db, const char *sql, char *out, size_t cap) {
+  rec_steps_auto_register();
   sqlite3 *h;
   out[0] = '\0';
   if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -83,6 +86,7 @@ static inline void q_text(const char *db, const char *sql, char *out, size_t cap
 
 /* Runs sql (writes) on its own connection; returns SQLite's result code. */
 static inline int q_exec(const char *db, const char *sql) {
+  rec_steps_auto_register();
   sqlite3 *h;
   int rc = sqlite3_open(db, &h);
   if (rc == SQLITE_OK) {
