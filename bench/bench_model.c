@@ -21,7 +21,10 @@
  * Never pass/fail on time: it exits non-zero only if its own results are
  * wrong (non-finite loss, loss not decreasing, BLAS self-check failing).
  *
- * Usage: bench_model [--quick]   (--quick: fewer, shorter repetitions) */
+ * Usage: bench_model [--quick]   (--quick: fewer, shorter repetitions)
+ *        bench_model --steps TAG SECONDS   (only TAG's steps for SECONDS, e.g.
+ *                                           under `perf record`; TAG lenet5_b16
+ *                                           or mlp_b64) */
 #define _DEFAULT_SOURCE /* getloadavg */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -348,8 +351,33 @@ static void print_stats(const char *name, const double *v, int n, const char *un
   printf("bench: %s_spread %.1f %%\n", name, 100 * (s.max - s.min) / s.median);
 }
 
+/* --steps: one model's step loop alone, for profilers. */
+static int steps_only(runner *rs, int n, const char *tag, double seconds) {
+  for (int i = 0; i < n; i++) {
+    if (strcmp(rs[i].tag, tag)) continue;
+    if (runner_init(&rs[i])) return 1;
+    double wall, cpu;
+    window(&rs[i], seconds, &wall, &cpu);
+    printf("bench: %s_steps_per_s %.2f steps/s\nbench: %s_cpu_steps_per_s %.2f steps/s\n", tag,
+           wall, tag, cpu);
+    runner_free(&rs[i]);
+    return 0;
+  }
+  fprintf(stderr, "bench_model: --steps: unknown model '%s' (lenet5_b16, mlp_b64)\n", tag);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  const char *only = NULL;
+  double only_s = 0;
+  if (argc > 1 && !strcmp(argv[1], "--steps")) {
+    if (argc != 4 || !((only_s = atof(argv[3])) > 0)) {
+      fprintf(stderr, "usage: bench_model [--quick] | --steps TAG SECONDS\n");
+      return 2;
+    }
+    only = argv[2];
+  }
   int reps = quick ? 3 : 9;
   double win = quick ? 0.2 : 0.5;
   signal(SIGPIPE, SIG_IGN);
@@ -383,13 +411,15 @@ int main(int argc, char **argv) {
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) > 0) printf("config: load average at start %.2f %.2f %.2f\n", load[0], load[1], load[2]);
 
-  stats peak = sgemm_peak(1024, quick ? 3 : 7);
-  printf("bench: sgemm_1024_gflops %.1f GFLOP/s\n", peak.median);
-
   runner rs[2] = {
       {.tag = "lenet5_b16", .spec = {"lenet5", 3, 32, 32, 10, 0, {0}}, .batch = 16},
       {.tag = "mlp_b64", .spec = {"mlp", 1, 28, 28, 10, 3, {128, 128, 128}}, .batch = 64},
   };
+  if (only) return steps_only(rs, 2, only, only_s);
+
+  stats peak = sgemm_peak(1024, quick ? 3 : 7);
+  printf("bench: sgemm_1024_gflops %.1f GFLOP/s\n", peak.median);
+
   double bound[2];
   for (int i = 0; i < 2; i++) {
     if (runner_init(&rs[i])) return 1;
