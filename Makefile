@@ -73,7 +73,7 @@ all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
 $(STEPS_EXT): core/rec_steps.c core/rec_steps.h core/steprec.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $(WERROR) -fPIC -shared -DREC_STEPS_LOADABLE -Icore \
-	  -o $@ core/rec_steps.c -lm
+	  -o $@ core/rec_steps.c -lz -lm
 
 $(BUILD)/obj/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
