@@ -327,7 +327,7 @@ static void test_measured(void **state) {
   /* 4096 x 1.8 MB at 460.8 GB/s = 16 ms per step cycle */
   double floor_us = 4096 * m4k.bytes / (VCLOCK_REF_BANDWIDTH_GBS * 1e3);
   assert_true(fabs(m4k.mem_us + m4k.grad_us - floor_us) < 1e-6 * floor_us);
-  assert_true(m4k.mean_us > 100 * m1.mean_us);
+  assert_true(m4k.mem_us > m1.mem_us);
   quad_free(&q);
 
   vout out;
