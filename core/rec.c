@@ -110,6 +110,10 @@ static const char *const migrations[] = {
     "  chunk_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, n INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
     "CREATE INDEX step_chunks_run ON step_chunks(run_id);",
+    /* 3 -> 4: the execution clock (real | virtual) and, under the virtual
+     * clock, its step-time model; NULL clock in older rows means real */
+    "ALTER TABLE runs ADD COLUMN clock TEXT;"
+    "ALTER TABLE runs ADD COLUMN step_time TEXT;",
 };
 #define REC_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -910,10 +914,10 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
       "INSERT INTO runs (key, experiment, label, spec, algorithm, sync, store, backoff,"
       " y_control, optimizer, threads, placement, dataset, model, batch, lr, momentum, y0, seed,"
       " repetition, target_acc, epsilon, status, started_at, git_commit, host, cpu_model, pid,"
-      " topology_xml, claim, versions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-      " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
+      " topology_xml, claim, versions, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+      " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
       " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, ?29, " VERSIONS_SQL(
-          OUR_VERSIONS, "?28") ")";
+          OUR_VERSIONS, "?28") ", ?40, ?41)";
   if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
     db_err(r, err, errlen, "cannot prepare the runs row");
     goto out;
@@ -954,6 +958,9 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
   sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
+  const int virt = !strcmp(s->clock, "virtual");
+  sqlite3_bind_text(st, 40, virt ? "virtual" : "real", -1, SQLITE_STATIC);
+  if (virt) sqlite3_bind_text(st, 41, s->step_time, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out;
