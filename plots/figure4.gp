@@ -4,7 +4,8 @@
 # of a variant reached THRESHOLD is drawn as an open marker at the run's wall
 # time with the text "not reached". Variants appear in the order of the
 # experiment file (first run_id per label). Reads only finished runs of
-# experiment 'figure4'.
+# experiment 'figure4', diverged ones included (their best accuracy is the
+# best before the divergence: Async's failure at large m is a point here).
 # Nothing covers data: one key for both panels, below them in a strip the
 # plot areas never enter; the "not reached" explanation is in the panel title.
 # Series that share a value at a thread count stay visible: series i of n is
@@ -24,7 +25,7 @@ OUT = ARG2
 THR = ARG3 + 0
 load "plots/style.gp"
 SQL = "sqlite3 -batch -readonly ".DB." "
-W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
+W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
 labels_n = int(system(SQL."\"SELECT count(DISTINCT label) FROM runs r WHERE ".W."\""))
 if (labels_n < 1) { print "figure4: no finished runs of experiment figure4 in ".DB; exit status 1 }
 LBL = "SELECT label FROM runs r WHERE ".W." GROUP BY label ORDER BY min(run_id) LIMIT 1 OFFSET "
