@@ -1,7 +1,7 @@
 # table1.gp - paper Table 1 from results.db, as a markdown table
 # (OUTDIR/table1.md) and as a figure (OUTDIR/table1.png, .pdf). Table 1 is
 # computed from the runs of Fig. 4, so it reads the finished runs of
-# experiment 'figure4'. Per dataset and algorithm (runs.label):
+# experiment 'figure4' (diverged ones included). Per dataset and algorithm (runs.label):
 #   best accuracy  = max over its runs (thread counts, repetitions) of the run's best test accuracy
 #   avg. accuracy  = mean over its runs of the run's best test accuracy
 #   common accuracy (per dataset) = the highest accuracy reached by ALL algorithms
@@ -22,7 +22,9 @@ DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
 SQL = "sqlite3 -batch -readonly ".DB." "
-W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
+# diverged runs count (a run that diverged is one of the algorithm's runs: its
+# best accuracy is the best before the divergence)
+W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
 q(s) = system(SQL."\"".s."\"")
 # the rounding rule: one decimal, half up; the 1e-9 absorbs the binary error of
 # a decimal half (89.35 * 10 = 893.4999..)
