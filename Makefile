@@ -3,6 +3,7 @@
 #   make deps       install the Debian packages the suite needs (sudo when not root)
 #   make test       unit + integration tests; ends with "N passed, N failed"
 #   make check-asan / check-tsan   the tests under AddressSanitizer+UBSan / ThreadSanitizer
+#   make deps-slurm test-slurm     Slurm packages; psgd slurm + merge on a one-host cluster (root)
 #   make bench      benchmarks (never part of test); prints "bench: NAME VALUE UNIT" lines
 #   make data       download MNIST and CIFAR-10/100 into data/ and check SHA-256
 #   make figure1..figure5 table1 thesis-* figures   see plots/figures.mk and EXPERIMENTS.md
@@ -15,10 +16,11 @@ SAN     ?=
 
 # pkg-config modules the build needs, each with the Debian package that ships
 # it (`make deps` installs the packages; the message below names them).
-PKGS     := hwloc openblas sqlite3 libconfig zlib
+PKGS     := hwloc openblas libxsmm sqlite3 libconfig zlib
 TESTPKGS := cmocka
 DEB_hwloc := libhwloc-dev
 DEB_openblas := libopenblas-dev
+DEB_libxsmm := libxsmm-dev
 DEB_sqlite3 := libsqlite3-dev
 DEB_libconfig := libconfig-dev
 DEB_zlib := zlib1g-dev
@@ -63,7 +65,7 @@ STEPS_EXT  := $(BUILD)/psgd_steps.so
 # packages (what `make deps` adds to a bare machine; CI purges them first).
 TOOLCHAIN_PKGS := build-essential pkg-config ca-certificates curl
 DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-nox libconfig-dev \
-            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver
+            libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver libxsmm-dev
 
 .PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
 all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
@@ -71,7 +73,7 @@ all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
 $(STEPS_EXT): core/rec_steps.c core/rec_steps.h core/steprec.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g -Wall -Wextra $(WERROR) -fPIC -shared -DREC_STEPS_LOADABLE -Icore \
-	  -o $@ core/rec_steps.c -lm
+	  -o $@ core/rec_steps.c -lz -lm
 
 $(BUILD)/obj/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(dir $@)
@@ -90,7 +92,7 @@ $(BUILD)/libpsgd.a: $(LIB_OBJS)
 # main.c refers to the commands weakly, and a weak reference does not pull an
 # object out of an archive: -u names the commands whose modules are complete
 # (engine.c and config.c refer to hw/ strongly, so hw.o is always linked).
-PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw cmd_merge
+PSGD_CMDS := cmd_train cmd_run cmd_list cmd_hw cmd_merge cmd_slurm
 $(PSGD): $(BUILD)/obj/core/main.o $(BUILD)/libpsgd.a
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/obj/core/main.o $(PSGD_CMDS:%=-Wl,-u,%) $(BUILD)/libpsgd.a \
 	  $(LDLIBS)
@@ -132,6 +134,22 @@ check-tsan:
 	$(MAKE) BUILD=build-tsan OPT=-O1 SAN="-fsanitize=thread" test
 
 check-sanitize: check-asan check-tsan
+
+# Slurm: tests/it_slurm.sh brings up a one-host cluster (munge, slurmctld,
+# slurmd on localhost; needs root), or uses one that is up, and runs a tiny
+# sweep as a job array through psgd slurm and psgd merge.
+SLURM_PKGS := slurmctld slurmd slurm-client munge
+.PHONY: deps-slurm test-slurm
+deps-slurm:
+	@missing=$$(for p in $(SLURM_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	else echo "deps-slurm: all Slurm packages present"; fi
+
+test-slurm: $(PSGD)
+	PSGD_TEST_SLURM=1 PSGD=$(PSGD) sh tests/it_slurm.sh
 
 bench: all
 	@BUILD=$(BUILD) sh bench/run.sh

@@ -3,6 +3,8 @@
 #
 #   ./run_all.sh [--scale quick|paper] [--db PATH] [--timeout S] [--retry-failed]
 #                [--dry-run] [--no-figures]
+#   ./run_all.sh --slurm [--scale S] [--db PATH] [--partition P] [--runs-per-task N]
+#                [--cores N] [--dry-run]
 #
 # Experiments: experiments/*.cfg, except base.cfg, files whose name starts
 # with '_', files that another experiment file @includes (shared fragments),
@@ -12,6 +14,12 @@
 # Figures: `make figures SCALE=S DB=PATH` when plots/figures.mk defines it.
 # Then the report: `make report DB=PATH` (results/report/index.html and .pdf).
 # Ends with a summary of what ran, was skipped, failed, and the total time.
+# --slurm: instead of running, submits each experiment as a Slurm job array
+# with `psgd slurm FILE --submit` (what is finished in PATH or its shards is
+# not submitted again); each experiment's merge job also waits for the
+# previous one, so merges into PATH never overlap. --cores N: the CPUs of one
+# compute node (psgd slurm --help). --dry-run only writes the job scripts.
+# Figures and report: `make figures`, `make report` once the merge jobs are done.
 # Exit status: 0 all good, 1 something failed, 130 interrupted.
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -22,6 +30,10 @@ timeout=
 retry=
 dry=
 figures=1
+slurm=
+partition=
+per_task=
+cores=
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) scale=${2:?--scale needs quick or paper}; shift 2 ;;
@@ -33,10 +45,24 @@ while [ $# -gt 0 ]; do
     --retry-failed) retry=--retry-failed; shift ;;
     --dry-run) dry=--dry-run; shift ;;
     --no-figures) figures=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --slurm) slurm=1; shift ;;
+    --partition) partition=${2:?--partition needs a name}; shift 2 ;;
+    --partition=*) partition=${1#--partition=}; shift ;;
+    --runs-per-task) per_task=${2:?--runs-per-task needs a number}; shift 2 ;;
+    --runs-per-task=*) per_task=${1#--runs-per-task=}; shift ;;
+    --cores) cores=${2:?--cores needs a number}; shift 2 ;;
+    --cores=*) cores=${1#--cores=}; shift ;;
+    -h|--help) sed -n '2,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+
+if [ -n "$slurm" ] && { [ -n "$timeout" ] || [ -n "$retry" ]; }; then
+  echo "run_all.sh: --timeout and --retry-failed are not supported with --slurm" >&2; exit 2
+fi
+if [ -z "$slurm" ] && { [ -n "$partition" ] || [ -n "$per_task" ] || [ -n "$cores" ]; }; then
+  echo "run_all.sh: --partition, --runs-per-task and --cores go with --slurm" >&2; exit 2
+fi
 
 # PSGD may name a prebuilt binary (tests do); otherwise build it
 if [ -z "${PSGD:-}" ]; then
@@ -68,6 +94,7 @@ trap 'interrupted=1' INT TERM HUP
 t_start=$(now)
 summary=$(mktemp)
 n_exp=0; n_fail=0
+after=
 for f in experiments/*.cfg; do
   [ -f "$f" ] || continue
   if ! is_experiment "$f"; then
@@ -78,6 +105,23 @@ for f in experiments/*.cfg; do
   n_exp=$((n_exp + 1))
   name=$(basename "$f" .cfg)
   echo "== $name ($f, scale $scale)"
+  if [ -n "$slurm" ]; then
+    # shellcheck disable=SC2086  # the optional flags are single words or empty
+    out=$("$PSGD" slurm "$f" --scale "$scale" --db "$db" ${partition:+--partition "$partition"} \
+          ${per_task:+--runs-per-task "$per_task"} ${cores:+--cores "$cores"} ${after:+--after "$after"} \
+          $( [ -z "$dry" ] && echo --submit) 2>&1)
+    rc=$?
+    echo "$out"
+    m=$(echo "$out" | sed -n 's/.*submitted array job \([0-9]*\) and merge job \([0-9]*\).*/\2/p')
+    a=$(echo "$out" | sed -n 's/.*submitted array job \([0-9]*\) and merge job.*/\1/p')
+    [ -n "$m" ] && after=$m
+    if [ "$rc" != 0 ]; then st="FAILED (exit $rc)"; n_fail=$((n_fail + 1))
+    elif [ -n "$m" ]; then st="submitted: array job $a, merge job $m"
+    elif echo "$out" | grep -q 'nothing to submit'; then st="nothing to submit (all finished)"
+    else st="job scripts written (--dry-run): $(echo "$out" | sed -n 's/.*submit with: //p')"; fi
+    printf '%-24s %s\n' "$name" "$st" >> "$summary"
+    continue
+  fi
   before=$("$PSGD" list "$f" --scale "$scale" --db "$db" 2>/dev/null | tail -n 1)
   skipped=$(echo "$before" | sed -n 's/.*; \([0-9]*\) finished, .*/\1/p')
   t0=$(now)
@@ -105,6 +149,7 @@ for f in experiments/*.cfg; do
 done
 
 fig_status="skipped (--no-figures)"
+[ -n "$slurm" ] && figures=0 && fig_status="not made with --slurm: once the merge jobs are done, make figures SCALE=$scale DB=$db"
 [ "$interrupted" = 1 ] && fig_status="skipped (interrupted)"
 if [ "$figures" = 1 ] && [ "$interrupted" = 0 ]; then
   if [ -n "$dry" ]; then
@@ -123,7 +168,9 @@ fi
 # The report: one page with every figure, claim and verdict (plots/mk/report.mk).
 rep_status="skipped (interrupted)"
 if [ "$interrupted" = 0 ]; then
-  if [ -n "$dry" ]; then
+  if [ -n "$slurm" ]; then
+    rep_status="not made with --slurm: once the merge jobs are done, make report DB=$db"
+  elif [ -n "$dry" ]; then
     rep_status="skipped (--dry-run)"
   elif [ -f plots/mk/report.mk ]; then
     echo "== report (make report DB=$db)"

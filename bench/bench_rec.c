@@ -1,17 +1,22 @@
 /* bench_rec.c - cost of recording every SGD step: steplog_push on the
- * workers' fast path, the flush of the steplog into SQLite (rows/s, seconds
- * per million steps), the database size per million steps, and side-by-side
- * baselines that justify the choices in rec.c (a plain array store vs
- * steplog_push; one-row INSERTs and no steps(run_id) index vs what rec.c
- * does). Also a synthetic logging overhead: one worker spinning ~5 us per
- * "step" with and without logging (the real logging_overhead_pct needs the
- * engine: run the same spec with record_steps 0 and 1).
+ * workers' fast path; the old row-per-step layout against the chunked one
+ * (rec_steps.h) side by side on the rows of real runs (bytes per step from
+ * dbstat page sizes, rows written per second, the time of three figure-like
+ * queries, which must give the same answers on both); the flush of synthetic
+ * rows; the writer thread's final flush; and a synthetic logging overhead:
+ * one worker spinning ~5 us per "step" with and without logging (the real
+ * logging_overhead_pct needs the engine: run the same spec with record_steps
+ * 0 and 1).
+ *
+ * Real rows: `$BUILD/psgd run experiments/figure4.cfg --only 2,10` (two
+ * 8-second runs, from the repository top), or --from DB (any results
+ * database, either layout).
  *
  * Prints its configuration, then "bench: NAME VALUE UNIT" lines (medians;
  * spread in the text). Exits non-zero only if its own results are wrong
  * (row counts or contents differ from what was pushed), never on time.
  *
- * Usage: bench_rec [--quick] [--rows N]   (default 1,000,000 rows, 3 reps) */
+ * Usage: bench_rec [--quick] [--rows N] [--from DB]   (default 1,000,000 rows, 3 reps) */
 #define _GNU_SOURCE
 #include <math.h>
 #include <sqlite3.h>

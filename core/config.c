@@ -1118,6 +1118,14 @@ out_with_text:
 /* Resolution of one run.                                                    */
 
 int config_n_cores(void) {
+  /* Set by psgd slurm's job scripts: every task resolves "<f>x" as the
+   * machine that wrote the script did, whatever CPUs it was given. */
+  const char *env = getenv("PSGD_CORES");
+  if (env && *env) {
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (!*end && n > 0 && n <= 1 << 20) return (int)n;
+  }
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
     int n = CPU_COUNT(&set);

@@ -57,7 +57,8 @@ experiment *config_load(const char *path, const config_opts *opts, char *err, si
 void config_free(experiment *e);
 
 /* Cores of this machine available to this process (sched affinity, else
- * sysconf(_SC_NPROCESSORS_ONLN)), >= 1. */
+ * sysconf(_SC_NPROCESSORS_ONLN)), >= 1; $PSGD_CORES (a positive integer)
+ * overrides it (psgd slurm's job scripts set it). */
 int config_n_cores(void);
 
 /* Run selection for `--only`. A filter is either index items "5", "3-7",

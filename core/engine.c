@@ -207,9 +207,12 @@ static void place_describe(const place_ctx *pc, const run_spec *s, const int *pu
                            const int *bound, char *out, size_t cap) {
   int n_bound = 0;
   for (int i = 0; i < s->threads; i++) n_bound += bound[i] != 0;
-  size_t len = (size_t)snprintf(out, cap, "%s -> %s%s, %d of %d workers bound", s->placement,
+  int planning = pc->topo && !hw_topo_is_thissystem(pc->topo);
+  size_t len = (size_t)snprintf(out, cap, "%s -> %s%s, %d of %d workers bound%s", s->placement,
                                 pc->plan.policy, pc->plan.exact ? "" : " (nearest equivalent)",
-                                n_bound, s->threads);
+                                n_bound, s->threads,
+                                planning ? " (planned on a topology that is not this machine)"
+                                         : "");
   for (int i = 0; i < s->threads && len < cap; i++)
     len += (size_t)snprintf(out + len, cap - len, "%s%d:P#%d%s", i ? " " : "; workers ", i,
                             pu[i], bound[i] ? "" : "(unbound)");
@@ -460,16 +463,28 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
       psgd_err(err, errlen, "out of memory for the placement rows");
       goto out;
     }
+    /* Each row describes one machine only. This machine's topology: the
+     * PU the worker ran on and its core/node/package there. A planning
+     * topology (synthetic or XML, runs.topology_xml): the planned slot, all
+     * of it on that topology, never bound; the PUs it ran on here are in
+     * the event 'placement_actual'. */
+    int planning = pc.topo && !hw_topo_is_thissystem(pc.topo);
     for (int i = 0; i < s->threads; i++) {
       pl[i].worker = i;
       pl[i].pu_os = pr.pu[i];
       pl[i].core = pl[i].node = pl[i].package = -1;
-      if (pc.have_plan && i < pc.plan.n) {
-        pl[i].core = pc.plan.slots[i].core;
-        pl[i].node = pc.plan.slots[i].node;
-        pl[i].package = pc.plan.slots[i].package;
+      if (planning) {
+        pl[i].pu_os = -1;
+        if (pc.have_plan && i < pc.plan.n) {
+          pl[i].pu_os = pc.plan.slots[i].pu_os;
+          pl[i].core = pc.plan.slots[i].core;
+          pl[i].node = pc.plan.slots[i].node;
+          pl[i].package = pc.plan.slots[i].package;
+        }
+      } else if (pc.topo) {
+        hw_pu_locate(pc.topo, pr.pu[i], &pl[i].core, &pl[i].node, &pl[i].package);
       }
-      pl[i].bound = pr.bound[i];
+      pl[i].bound = planning ? 0 : pr.bound[i];
     }
     /* virtual workers ran nowhere: no placement rows */
     bad = virt ? 0 : rec_placement(r, io->run_id, pl, (size_t)s->threads, err, errlen);
@@ -506,6 +521,15 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
                  (int)sizeof extra[nx].detail - 1, d);
       }
       nx++;
+      if (planning) {
+        /* the rows hold the plan; where the workers really ran (unbound) */
+        extra[nx] = (event_rec){0, "placement_actual", 0.0, ""};
+        int dl = snprintf(extra[nx].detail, sizeof extra[nx].detail, "ran unbound on PUs");
+        for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof extra[nx].detail; i++)
+          dl += snprintf(extra[nx].detail + dl, sizeof extra[nx].detail - (size_t)dl, " %d",
+                         pr.pu[i]);
+        nx++;
+      }
       extra[nx] = (event_rec){0, "membind", 0.0, ""};
       snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
                (int)sizeof extra[nx].detail - 1, membind);

@@ -1,16 +1,16 @@
-/* layer_conv.c - valid 2-D convolution, stride 1, by im2col + cblas_sgemm,
- * with the output in CNHW ([oc][b][oh*ow]: each channel holds the batch's
- * maps back to back), the layout the pooling and the next conv read.
+/* layer_conv.c - valid 2-D convolution, stride 1, by im2col + matrix
+ * products (gemm.h), with the output in CNHW ([oc][b][oh*ow]: each channel
+ * holds the batch's maps back to back), the layout the pooling and the next
+ * conv read.
  *
- * Why CNHW and blocks (measured with OpenBLAS 0.3.21, SkylakeX kernels, one
- * thread; see bench/bench_model.c): with the channels as the short side of
- * the product, W^T[oc][K] . col[K][n*P], OpenBLAS runs its unpacked
- * "small matrix" kernels, which only engage while M*N*K <= 1e6; beyond that
- * it packs the im2col matrix and LeNet5's conv1 (oc = 6) fell from ~140 to
- * ~25 GFLOP/s. So the batch is cut into blocks of `chunk` samples that keep
- * each product under that size (and the im2col block in L2), one sgemm per
- * block; the backward pass recomputes each block's im2col instead of keeping
- * the whole batch's (3.7 MB for conv1 at batch 16). */
+ * With the channels as the short side of the forward product,
+ * W^T[oc][K] . col[K][n*P], and the weight gradient as the NN product
+ * col[K][n*P] . dy_t[n*P][oc] (dy_t: the output gradient in NHWC), every
+ * product of a conv runs on libxsmm's kernels (gemm.c). The batch is cut
+ * into blocks of `chunk` samples whose im2col matrix fits in a quarter of
+ * L2, one product per block; the backward pass recomputes each block's
+ * im2col instead of keeping the whole batch's (3.7 MB for conv1 at batch
+ * 16). */
 #include <string.h>
 
 #include "gemm.h"
@@ -27,10 +27,7 @@ void conv_shape_init(conv_shape *s, int h, int w, int c, int k, int oc) {
   s->oh = h - k + 1;
   s->ow = w - k + 1;
   double P = (double)s->oh * s->ow, K = (double)k * k * c;
-  /* OpenBLAS' small-matrix kernels: gemm.h */
-  int by_mnk = (int)(GEMM_BLOCK_MNK / (oc * P * K));
-  int by_cache = (int)(CONV_COL_BUDGET / (P * K * sizeof(float)));
-  int chunk = by_mnk < by_cache ? by_mnk : by_cache;
+  int chunk = (int)(CONV_COL_BUDGET / (P * K * sizeof(float)));
   s->chunk = chunk < 1 ? 1 : chunk;
 }
 
@@ -103,7 +100,7 @@ void conv_forward(const conv_shape *s, const float *x, size_t sn, size_t sc, con
     int nb = b - n0 < s->chunk ? b - n0 : s->chunk;
     im2col(s, x + n0 * sn, sn, sc, col, nb);
     /* y[oc][n0 .. n0+nb)[P] = W^T[oc][K] . col[K][nb*P]; rows of y are b*P apart */
-    gemm_call(1, 0, s->oc, nb * P, K, W, s->oc, col, nb * P, 0.0f, y + (size_t)n0 * P, b * P);
+    gemm_rm(1, 0, s->oc, nb * P, K, W, s->oc, col, nb * P, 0.0f, y + (size_t)n0 * P, b * P);
   }
   if (bias)
     for (int o = 0; o < s->oc; o++) {
@@ -122,15 +119,15 @@ void conv_backward(const conv_shape *s, const float *x, size_t sn, size_t sc, co
     im2col(s, x + n0 * sn, sn, sc, col, nb);
     if (dy_t)
       /* dW[K][oc] (+)= col[K][nb*P] . dy_t[nb*P][oc]  (NN) */
-      gemm_call(0, 0, K, s->oc, nb * P, col, nb * P, dy_t + (size_t)n0 * P * s->oc, s->oc, beta,
+      gemm_rm(0, 0, K, s->oc, nb * P, col, nb * P, dy_t + (size_t)n0 * P * s->oc, s->oc, beta,
                 dW, s->oc);
     else
       /* dW[K][oc] (+)= col[K][nb*P] . dy[oc][nb*P]^T  (NT) */
-      gemm_call(0, 1, K, s->oc, nb * P, col, nb * P, dy + (size_t)n0 * P, b * P, beta, dW, s->oc);
+      gemm_rm(0, 1, K, s->oc, nb * P, col, nb * P, dy + (size_t)n0 * P, b * P, beta, dW, s->oc);
     if (dx) {
       /* the block's im2col is dead: reuse it for dcol[K][nb*P] =
        * W[K][oc] . dy[oc][nb*P], then scatter-add it into dx */
-      gemm_call(0, 0, K, nb * P, s->oc, W, s->oc, dy + (size_t)n0 * P, b * P, 0.0f, col, nb * P);
+      gemm_rm(0, 0, K, nb * P, s->oc, W, s->oc, dy + (size_t)n0 * P, b * P, 0.0f, col, nb * P);
       col2im(s, col, dx + n0 * sn, sn, sc, nb);
     }
   }

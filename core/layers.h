@@ -9,8 +9,8 @@
  *   conv weights                  [c*k*k][oc] with rows ordered (c, ki, kj),
  *                                 bias [oc]
  * Backward functions write (never accumulate into) their outputs unless the
- * comment says otherwise. All BLAS calls are cblas_sgemm; callers have made
- * BLAS single-threaded (model_blas_init). */
+ * comment says otherwise. All matrix products go through gemm.h; callers
+ * have made OpenBLAS single-threaded (model_blas_init). */
 #ifndef PSGD_LAYERS_H
 #define PSGD_LAYERS_H
 

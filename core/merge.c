@@ -504,9 +504,9 @@ static int check_version(const char *path, const char *what, int allow_empty, ch
     return psgd_err(err, errlen, "%s: %s is not a psgd results database yet (no schema): "
                     "nothing to merge from it", path, what);
   return psgd_err(err, errlen, "%s: %s has schema version %d, this psgd writes version %d: "
-                  "merge works on one schema version only; open it once with this psgd "
-                  "(e.g. psgd list FILE --db %s) to upgrade it, then merge", path, what, v,
-                  rec_schema_version(), path);
+                  "merge works on one schema version only; upgrade it by opening it once with "
+                  "this psgd (psgd run FILE --db %s --only key=none runs nothing), then merge",
+                  path, what, v, rec_schema_version(), path);
 }
 
 int merge_dbs(const char *out, const char *const *in, int n_in, merge_stats *per_in, char *err,

@@ -237,7 +237,7 @@ struct model_ws {
    * that are dead by then: da1 = a1, da2 = a2. col is the im2col scratch of
    * both convs (one block at a time). */
   float *col, *a1, *p1, *a2, *p2, *flat, *f1, *f2, *logits;
-  float *dlogits, *df2, *df1, *dflat, *dp2, *da2_t, *dp1;
+  float *dlogits, *df2, *df1, *dflat, *dp2, *da2_t, *dp1, *da1_t;
   uint8_t *arg1, *arg2;
 };
 
@@ -288,6 +288,7 @@ static void ws_layout(const model *m, model_ws *ws, carver *c) {
   ws->dp2 = carve(c, b * p2 * F);
   ws->da2_t = carve(c, b * a2 * F);
   ws->dp1 = carve(c, b * p1 * F);
+  ws->da1_t = carve(c, b * a1 * F);
 }
 
 model_ws *model_ws_create(const model *m, int max_batch) {
@@ -384,15 +385,16 @@ static float lenet_loss_grad(const model *m, model_ws *ws, const float *theta, c
   dense_backward(ws->flat, W(F1W), ws->df1, ws->dflat, G(F1W), NULL, b, m->fc[0], m->fc[1]);
   nchw_to_cnhw(ws->dflat, ws->dp2, b, LENET_C2, m->p2h * m->p2w);
   float *da2 = ws->a2, *da1 = ws->a1;
-  /* conv2's dW as an NN product needs its gradient in NHWC too (da2_t);
-   * conv1 (6 channels) is faster with the NT product on the CNHW one */
+  /* a conv's dW as an NN product (libxsmm's kernels; gemm.c) needs its
+   * gradient in NHWC too (da*_t) */
   pool_bias_relu_backward(ws->p2, ws->dp2, ws->arg2, da2, ws->da2_t, G(C2B), b, LENET_C2,
                           m->c2.oh, m->c2.ow);
   conv_backward(&m->c2, ws->p1, pp1, b * pp1, W(C2W), da2, ws->da2_t, ws->col, ws->dp1,
                 G(C2W), NULL, b);
-  pool_bias_relu_backward(ws->p1, ws->dp1, ws->arg1, da1, NULL, G(C1B), b, LENET_C1, m->c1.oh,
-                          m->c1.ow);
-  conv_backward(&m->c1, x, s->c * hw, hw, W(C1W), da1, NULL, ws->col, NULL, G(C1W), NULL, b);
+  pool_bias_relu_backward(ws->p1, ws->dp1, ws->arg1, da1, ws->da1_t, G(C1B), b, LENET_C1,
+                          m->c1.oh, m->c1.ow);
+  conv_backward(&m->c1, x, s->c * hw, hw, W(C1W), da1, ws->da1_t, ws->col, NULL, G(C1W), NULL,
+                b);
   return loss;
 }
 

@@ -14,7 +14,8 @@
  *
  * Thread use: a model is immutable after creation and may be shared by all
  * threads; each thread owns its own model_ws. Convolution uses im2col +
- * cblas_sgemm; callers must have made BLAS single-threaded (model_blas_init). */
+ * matrix products (gemm.h: libxsmm and OpenBLAS); callers must have made
+ * OpenBLAS single-threaded (model_blas_init). */
 #ifndef PSGD_MODEL_H
 #define PSGD_MODEL_H
 

@@ -110,7 +110,9 @@ static const char *const migrations[] = {
     "  chunk_id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, n INTEGER NOT NULL,"
     "  data BLOB NOT NULL);"
     "CREATE INDEX step_chunks_run ON step_chunks(run_id);",
-    /* 3 -> 4: the execution clock (real | virtual) and, under the virtual
+    /* 3 -> 4: the Slurm allocation a run ran in (JSON, NULL outside Slurm). */
+    "ALTER TABLE runs ADD COLUMN alloc TEXT;",
+    /* 4 -> 5: the execution clock (real | virtual) and, under the virtual
      * clock, its step-time model; NULL clock in older rows means real */
     "ALTER TABLE runs ADD COLUMN clock TEXT;"
     "ALTER TABLE runs ADD COLUMN step_time TEXT;",
@@ -126,6 +128,8 @@ static struct {
   char cpu[256];
   char openblas[256];
   char boot_id[64]; /* the kernel's boot id, "-" if unknown: see claimer_alive */
+  /* Slurm allocation (empty outside Slurm): see read_alloc */
+  char job[64], array_job[64], array_task[32], node[256], cpus_per_task[32], cpus[1024];
 } g_host;
 static pthread_once_t g_host_once = PTHREAD_ONCE_INIT;
 
@@ -228,6 +232,38 @@ static void read_cpu_model(void) {
   fclose(f);
 }
 
+static void env_copy(const char *name, char *out, size_t cap) {
+  const char *v = getenv(name);
+  snprintf(out, cap, "%s", v ? v : "");
+}
+
+/* The Slurm allocation, recorded in runs.alloc: job id, array job and task,
+ * node, the CPUs per task Slurm granted, and the CPUs the kernel lets this
+ * process run on (sched_getaffinity, as a list "0-3,8"). Where Slurm confines
+ * tasks with cgroups, hwloc sees only those CPUs, so placements go there. */
+static void read_alloc(void) {
+  env_copy("SLURM_JOB_ID", g_host.job, sizeof g_host.job);
+  if (!g_host.job[0]) return;
+  env_copy("SLURM_ARRAY_JOB_ID", g_host.array_job, sizeof g_host.array_job);
+  env_copy("SLURM_ARRAY_TASK_ID", g_host.array_task, sizeof g_host.array_task);
+  env_copy("SLURMD_NODENAME", g_host.node, sizeof g_host.node);
+  env_copy("SLURM_CPUS_PER_TASK", g_host.cpus_per_task, sizeof g_host.cpus_per_task);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+  size_t len = 0;
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (!CPU_ISSET(c, &set)) continue;
+    int e = c;
+    while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &set)) e++;
+    int n = e > c ? snprintf(g_host.cpus + len, sizeof g_host.cpus - len, "%s%d-%d",
+                             len ? "," : "", c, e)
+                  : snprintf(g_host.cpus + len, sizeof g_host.cpus - len, "%s%d", len ? "," : "", c);
+    if (n < 0 || (size_t)n >= sizeof g_host.cpus - len) break;
+    len += (size_t)n;
+    c = e;
+  }
+}
+
 /* The kernel's boot id ("" if unreadable): process start times count from
  * boot, so they identify a process only together with it. */
 static void read_boot_id(char *out, size_t cap) {
@@ -286,6 +322,7 @@ static void host_init(void) {
   if (!g_host.boot_id[0]) snprintf(g_host.boot_id, sizeof g_host.boot_id, "-");
   const char *cfg = openblas_get_config();
   snprintf(g_host.openblas, sizeof g_host.openblas, "%s", cfg ? cfg : "unknown");
+  read_alloc();
 }
 
 
@@ -914,10 +951,12 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
       "INSERT INTO runs (key, experiment, label, spec, algorithm, sync, store, backoff,"
       " y_control, optimizer, threads, placement, dataset, model, batch, lr, momentum, y0, seed,"
       " repetition, target_acc, epsilon, status, started_at, git_commit, host, cpu_model, pid,"
-      " topology_xml, claim, versions, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-      " ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
+      " topology_xml, claim, versions, alloc, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+      " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
       " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, ?29, " VERSIONS_SQL(
-          OUR_VERSIONS, "?28") ", ?40, ?41)";
+          OUR_VERSIONS, "?28") ", CASE WHEN ?40 IS NULL THEN NULL ELSE json_object('job', ?40,"
+      " 'array_job', ?41, 'array_task', ?42, 'node', ?43, 'cpus_per_task', ?44, 'cpus', ?45)"
+      " END, ?46, ?47)";
   if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
     db_err(r, err, errlen, "cannot prepare the runs row");
     goto out;
@@ -958,9 +997,15 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
   sqlite3_bind_text(st, 30, g_host.openblas, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 31, REC_SCHEMA_VERSION);
   sqlite3_bind_text(st, 32, gemm_kernel_name(), -1, SQLITE_STATIC);
+  if (g_host.job[0]) {
+    const char *a[] = {g_host.job, g_host.array_job, g_host.array_task, g_host.node,
+                       g_host.cpus_per_task, g_host.cpus};
+    for (int i = 0; i < 6; i++)
+      if (a[i][0]) sqlite3_bind_text(st, 40 + i, a[i], -1, SQLITE_STATIC);
+  }
   const int virt = !strcmp(s->clock, "virtual");
-  sqlite3_bind_text(st, 40, virt ? "virtual" : "real", -1, SQLITE_STATIC);
-  if (virt) sqlite3_bind_text(st, 41, s->step_time, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 46, virt ? "virtual" : "real", -1, SQLITE_STATIC);
+  if (virt) sqlite3_bind_text(st, 47, s->step_time, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out;

@@ -6,7 +6,8 @@
  *        store, threads, placement, dataset, model, batch, lr, momentum, y0,
  *        seed, repetition, status, started_at, ended_at, wall_s, steps_started,
  *        steps_accepted, final_test_acc, final_test_loss, best_test_acc,
- *        initial_loss, git_commit, host, cpu_model, topology_xml, versions, ...)
+ *        initial_loss, git_commit, host, cpu_model, topology_xml, versions,
+ *        alloc, ...)
  *   steps(run_id, step, finish, worker, pu, t_start_ns, t_end_ns, version_read,
  *         version_apply, staleness, accepted, interval, y, m, loss): a view over
  *         step_chunks(chunk_id, run_id, n, data), chunks of up to 4096 records
@@ -19,7 +20,10 @@
  * plus the views in plots/views.sql (compiled in; rec_open recreates them
  * whenever that file changed). `sync` is the dispatcher (coarse-grained
  * synchronization), `store` the param store (fine-grained). NaN values are
- * stored as NULL (SQLite's rule). `versions` is a JSON object: sqlite,
+ * stored as NULL (SQLite's rule). `alloc` is the Slurm allocation the run
+ * ran in, NULL outside Slurm: JSON {job, array_job, array_task, node,
+ * cpus_per_task, cpus (the CPU list this process may use)}, each from the
+ * SLURM_* environment (NULL when unset). `versions` is a JSON object: sqlite,
  * openblas (openblas_get_config()), schema, plus what the engine passes.
  * `git_commit` is read at run time: $PSGD_GIT_COMMIT if set, else `git
  * rev-parse HEAD` in the folder of the running binary (+ "-dirty" when tracked

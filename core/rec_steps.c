@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #ifdef REC_STEPS_LOADABLE
 #include <sqlite3ext.h>
@@ -22,7 +23,11 @@ SQLITE_EXTENSION_INIT1
 #include <sqlite3.h>
 #endif
 
-#define FORMAT 1
+#define FORMAT 1   /* the columns as they are */
+#define FORMAT_Z 2 /* varint length of a FORMAT chunk, then that chunk deflated (zlib) */
+/* Deflate only chunks of at least this many records, and keep the result
+ * only if it saves at least 1/16 of the bytes (decoding then costs more). */
+#define Z_MIN_RECORDS 64
 #define NCOL 14
 enum { M_VARINT = 1, M_RUNS = 2, M_BITS = 3, M_U32 = 4 };
 
@@ -96,7 +101,7 @@ static uint64_t residual(int c, const step_rec *s, const step_rec *p) {
 
 size_t rec_steps_bound(size_t n) { return 16 + NCOL * 11 + n * ((NCOL - 1) * 10 + 4); }
 
-size_t rec_steps_encode(const step_rec *v, size_t n, uint8_t *out) {
+static size_t encode_plain(const step_rec *v, size_t n, uint8_t *out) {
   static const step_rec zero;
   size_t o = 0;
   out[o++] = FORMAT;
@@ -151,6 +156,24 @@ size_t rec_steps_encode(const step_rec *v, size_t n, uint8_t *out) {
   return o;
 }
 
+size_t rec_steps_encode(const step_rec *v, size_t n, uint8_t *out) {
+  size_t len = encode_plain(v, n, out);
+  if (n < Z_MIN_RECORDS) return len;
+  uLongf zlen = compressBound((uLong)len);
+  uint8_t *z = malloc(zlen);
+  if (!z) return len; /* the plain chunk is as valid */
+  size_t o = 0;
+  if (compress2(z, &zlen, out, (uLong)len, Z_DEFAULT_COMPRESSION) == Z_OK &&
+      1 + varint_len(len) + zlen <= len - len / 16) {
+    out[o++] = FORMAT_Z;
+    o += put_varint(out + o, len);
+    memcpy(out + o, z, zlen);
+    o += zlen;
+  }
+  free(z);
+  return o ? o : len;
+}
+
 /* A column's byte range and mode. */
 typedef struct {
   int mode;
@@ -185,8 +208,34 @@ static int read_col(const col_range *c, const uint8_t *d, size_t n, uint64_t *r)
   return pos == c->end ? 0 : -1;
 }
 
+static int decode_plain(const uint8_t *d, size_t len, step_rec *out, size_t *np, char *err,
+                        size_t errlen);
+
 int rec_steps_decode(const uint8_t *d, size_t len, step_rec *out, size_t *np, char *err,
                      size_t errlen) {
+  if (len < 1 || d[0] != FORMAT_Z) return decode_plain(d, len, out, np, err, errlen);
+  size_t pos = 1;
+  uint64_t plen;
+  if (get_varint(d, len, &pos, &plen) || plen < 2 || plen > rec_steps_bound(REC_STEPS_CHUNK))
+    return fail(err, errlen, "steps chunk: bad deflated length");
+  uint8_t *p = malloc((size_t)plen);
+  if (!p) return fail(err, errlen, "steps chunk: out of memory");
+  uLongf got = (uLongf)plen;
+  uLong used = (uLong)(len - pos);
+  int zrc = uncompress2(p, &got, d + pos, &used);
+  int rc;
+  if (zrc != Z_OK || got != plen || used != len - pos)
+    rc = fail(err, errlen, "steps chunk: deflated data is damaged (zlib %d)", zrc);
+  else if (p[0] != FORMAT)
+    rc = fail(err, errlen, "steps chunk: deflated chunk of format %d", p[0]);
+  else
+    rc = decode_plain(p, (size_t)plen, out, np, err, errlen);
+  free(p);
+  return rc;
+}
+
+static int decode_plain(const uint8_t *d, size_t len, step_rec *out, size_t *np, char *err,
+                        size_t errlen) {
   size_t pos = 0;
   uint64_t n64;
   if (len < 1 || d[pos++] != FORMAT)

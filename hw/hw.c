@@ -886,3 +886,17 @@ int hw_membind_default(const hw_topo *t, char *err, size_t errlen) {
 }
 
 int hw_current_pu(void) { return sched_getcpu(); }
+
+int hw_pu_locate(const hw_topo *t, int pu_os, int *core, int *node, int *package) {
+  *core = *node = *package = -1;
+  if (pu_os < 0) return -1;
+  hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(t->topo, (unsigned)pu_os);
+  if (!pu) return -1;
+  hwloc_obj_t co = pu_core(t, pu);
+  *core = co ? (int)co->logical_index : (int)pu->logical_index;
+  hwloc_obj_t nd = pu_node(t, pu);
+  *node = nd ? (int)nd->logical_index : -1;
+  hwloc_obj_t pk = hwloc_get_ancestor_obj_by_type(t->topo, HWLOC_OBJ_PACKAGE, pu);
+  *package = pk ? (int)pk->logical_index : -1;
+  return 0;
+}

@@ -116,4 +116,10 @@ int hw_membind_default(const hw_topo *t, char *err, size_t errlen);
 /* OS index of the PU the calling thread runs on now, -1 if unknown. */
 int hw_current_pu(void);
 
+/* Where OS PU pu_os is in topology t: logical core (the PU's own index
+ * without a Core level), NUMA node and package (-1 if none). 0, or -1 with
+ * all three -1 when t has no such PU. Only meaningful for a PU of the
+ * machine t describes (hw_topo_is_thissystem), or a PU of a plan on t. */
+int hw_pu_locate(const hw_topo *t, int pu_os, int *core, int *node, int *package);
+
 #endif

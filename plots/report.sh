@@ -186,13 +186,14 @@ cat <<EOF
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ccc; padding: .25em .45em; vertical-align: top; text-align: left; }
-th { background: #f2f2f2; } table.claims td:nth-child(4) { white-space: nowrap; font-weight: bold; }
+th { background: #f2f2f2; } table.claims td.v { white-space: nowrap; font-weight: bold; }
 .holds { background: #d9f2d9; } .differs { background: #f9e0c7; } .notrun, .scale { background: #e6e6e6; }
 .missing { background: #fbe3e3; padding: .5em; border: 1px solid #e0a0a0; }
 details pre, pre { background: #f7f7f7; padding: .5em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-style: italic; margin: .3em 0; } .small { font-size: 12px; color: #555; }
-@media print { body { max-width: none; font-size: 11px; } figure { break-inside: avoid; } h2 { break-before: auto; } }
+p.rule { font-size: 12px; color: #333; margin: .3em 0; }
+@media print { body { max-width: none; font-size: 11px; } table.claims td.v { white-space: normal; } figure { break-inside: avoid; } h2 { break-before: auto; } }
 </style></head><body>
 <h1>psgd: what the paper and the thesis claim, and what this database says</h1>
 <p class="small">Generated $(e "$now") by plots/report.sh (suite commit $(e "$suite_commit")) from
@@ -205,8 +206,8 @@ Claims: $n_claims; verdicts: <span class="holds">&nbsp;holds $n_holds&nbsp;</spa
 <span class="differs">&nbsp;differs $n_differs&nbsp;</span>
 <span class="scale">&nbsp;not run at this scale $n_scale&nbsp;</span>
 <span class="notrun">&nbsp;not run $n_notrun&nbsp;</span> (one verdict per claim and scale).</p>
-<p class="small">Verdicts: <b>holds</b> / <b>differs</b>: the claim's rule (shown with its query under
-each claim) applied to the query's result; <b>not run at this scale</b>: runs exist but not the ones
+<p class="small">Verdicts: <b>holds</b> / <b>differs</b>: the claim's rule (under each claim; its
+query on demand, and in claims/ID.sql) applied to the query's result; <b>not run at this scale</b>: runs exist but not the ones
 the rule needs (e.g. one NUMA node, a single thread count); <b>not run</b>: no finished run in the
 database addresses the claim. Scale: the dataset and thread counts of the runs the query used;
 clock: real (wall-clock) or virtual (the runs' spec key "clock"; real when absent).</p>
@@ -227,13 +228,14 @@ for id in $(cat "$tmp/c/order"); do
     if [ "$first" = 1 ]; then
       cat <<EOF
 <td rowspan="$nrow" id="claim-$id"><b>$(e "$(meta "$id" claim)")</b><br><span class="small">$id, <a href="#fig-$fig">$(e "$fig")</a></span>
-<details><summary>rule and query</summary><p>$(e "$(meta "$id" rule)")</p><pre>$(esc < "$tmp/c/$id.sql")</pre>
+<p class="rule"><b>Rule:</b> $(e "$(meta "$id" rule)")</p>
+<details><summary>query</summary><pre>$(esc < "$tmp/c/$id.sql")</pre>
 <p class="small">also in <a href="claims/$id.sql">claims/$id.sql</a></p></details></td>
 <td rowspan="$nrow">$(e "$(meta "$id" paper)")</td>
 EOF
       first=0
     fi
-    echo "<td>$(e "$ours")</td><td class=\"$cls\">$(e "$verdict")</td><td>$(e "$scale")</td><td>$(e "$clock")</td><td>$(e "$runs")</td></tr>"
+    echo "<td>$(e "$ours")</td><td class=\"v $cls\">$(e "$verdict")</td><td>$(e "$scale")</td><td>$(e "$clock")</td><td>$(e "$runs")</td></tr>"
   done < "$tmp/rows"
 done
 echo "</table>"
@@ -267,8 +269,19 @@ while IFS='|' read -r name exp caption; do
   else
     echo "<p>Runs of experiment <code>$exp</code>: $(q "SELECT group_concat(n || ' ' || status, ', ') FROM (SELECT status, count(*) AS n FROM runs WHERE experiment = '$exp' GROUP BY status ORDER BY status);");
 datasets $(q "SELECT group_concat(DISTINCT dataset) FROM runs WHERE experiment = '$exp';"), threads $(q "SELECT min(threads) || '-' || max(threads) FROM runs WHERE experiment = '$exp';"),
-clock $(q "SELECT group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real')) FROM runs WHERE experiment = '$exp';"),
+clock $(e "$(q "SELECT group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real') || coalesce(' (step time ' || json_extract(spec, '\$.step_time') || ')', '')) FROM runs WHERE experiment = '$exp';")"),
 started $(q "SELECT min(started_at) || ' to ' || max(started_at) FROM runs WHERE experiment = '$exp';").</p>"
+    # where the runs ran: host and CPU, hwloc topology (objects counted in the
+    # recorded XML), commits, library versions (the engine key aside)
+    echo "<p class=\"small\">Machine: $(e "$(q "WITH t AS (SELECT host, cpu_model, topology_xml AS x, git_commit, versions FROM runs WHERE experiment = '$exp'),
+      c AS (SELECT DISTINCT host || ' (' || coalesce(cpu_model, '?') || '): ' ||
+              ((length(x) - length(replace(x, 'type=\"Package\"', ''))) / 14) || ' package(s), ' ||
+              ((length(x) - length(replace(x, 'type=\"NUMANode\"', ''))) / 15) || ' NUMA node(s), ' ||
+              ((length(x) - length(replace(x, 'type=\"Core\"', ''))) / 11) || ' cores, ' ||
+              ((length(x) - length(replace(x, 'type=\"PU\"', ''))) / 9) || ' PUs' AS m FROM t)
+      SELECT coalesce((SELECT group_concat(m, '; ') FROM c), 'no topology recorded') || '. Commit(s): ' ||
+             (SELECT group_concat(DISTINCT substr(coalesce(git_commit, '?'), 1, 12)) FROM t) || '. Versions: ' ||
+             (SELECT group_concat(DISTINCT coalesce(json_remove(versions, '\$.engine'), '?')) FROM t) || '.';")")</p>"
     n_bad=$(q "SELECT count(*) FROM runs WHERE experiment = '$exp' AND status NOT IN ('ok', 'converged', 'diverged');")
     if [ "$n_bad" != 0 ]; then
       echo "<p>Failed or unfinished runs ($n_bad):</p><table>"
@@ -290,7 +303,7 @@ echo '<h2 id="runs">All runs, per experiment</h2><table>'
 qhtml "SELECT experiment, count(*) AS runs, group_concat(DISTINCT status) AS statuses,
   sum(status IN ('ok', 'converged', 'diverged')) AS finished, sum(status NOT IN ('ok', 'converged', 'diverged')) AS failed,
   group_concat(DISTINCT dataset) AS datasets, min(threads) || '-' || max(threads) AS threads,
-  group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real')) AS clock,
+  group_concat(DISTINCT coalesce(json_extract(spec, '\$.clock'), 'real') || coalesce(' (step time ' || json_extract(spec, '\$.step_time') || ')', '')) AS clock,
   min(started_at) AS first, max(started_at) AS last
   FROM runs GROUP BY experiment ORDER BY experiment;"
 echo '</table>'

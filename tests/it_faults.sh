@@ -192,4 +192,31 @@ done
 check db_dev_null_no_journal "$([ -e /dev/null-journal ] || [ -e /dev/null-wal ] && echo left || echo none)" none
 check db_foreign_untouched "$(sqlite3 "$tmp/foreign.db" "SELECT * FROM runs; PRAGMA integrity_check" | tr '\n' ' ')" "a|1 ok "
 
+# ---- placement rows under a planning topology: the plan, never mixed with this machine ----
+cat > "$tmp/plan.cfg" <<'CFG'
+dataset = "synthetic"; model = "mlp"; hidden = [16];
+stop = { seconds = 0.3; epochs = 0.0; };
+threads = 2;
+topology = "synthetic:pack:2 numa:2 core:4 pu:2";
+placement = "numa";
+CFG
+"$PSGD" hw --topology "synthetic:pack:2 numa:2 core:4 pu:2" --placement numa --threads 2 |
+  awk '/^ *[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$/ { printf "%s|%s|%s|%s|%s|0;", $1, $2, $4, $5, $6 }' > "$tmp/plan.want"
+"$PSGD" run "$tmp/plan.cfg" --db "$tmp/plan.db" > "$out" 2>&1
+echo placement >> "$counts"
+check placement_planned_rows_are_the_plan \
+  "$(sqlite3 "$tmp/plan.db" "SELECT group_concat(worker || '|' || pu_os || '|' || core || '|' || node || '|' || package || '|' || bound, ';') || ';' FROM (SELECT * FROM placement ORDER BY worker)")" \
+  "$(cat "$tmp/plan.want")"
+check placement_planned_says_so "$(sqlite3 "$tmp/plan.db" "SELECT count(*) FROM events WHERE kind = 'placement_actual' AND detail GLOB 'ran unbound on PUs [0-9]* [0-9]*'; SELECT pinned FROM runs; PRAGMA integrity_check" | tr '\n' ' ')" "1 0 ok "
+cat > "$tmp/here.cfg" <<'CFG'
+dataset = "synthetic"; model = "mlp"; hidden = [16];
+stop = { seconds = 0.3; epochs = 0.0; };
+threads = 2;
+placement = "uma";
+CFG
+"$PSGD" run "$tmp/here.cfg" --db "$tmp/here.db" > "$out" 2>&1
+echo placement >> "$counts"
+check placement_here_rows_are_this_machine \
+  "$(sqlite3 "$tmp/here.db" "SELECT count(*) FROM placement WHERE pu_os >= 0 AND core >= 0 AND node >= 0 AND bound = 1; PRAGMA integrity_check" | tr '\n' ' ')" "2 ok "
+
 echo "# fault cases per class: $(sort "$counts" | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }'), in all $(wc -l < "$counts")"

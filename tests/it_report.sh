@@ -87,6 +87,15 @@ cp -r "$tmp/fig" "$tmp/fig_old"; touch -d 2000-01-01 "$tmp/fig_old/figure2.png"
 sh plots/report.sh --db "$db" --figures "$tmp/fig_old" --out "$tmp/rep3" --no-pdf > /dev/null 2>&1
 check page_stale_figure "$(grep -c 'is older than the newest run of <code>figure2' "$tmp/rep3/index.html")" 1
 
+# the clock: runs whose spec says "clock": "virtual" get their own rows
+cp "$db" "$tmp/v.db"
+sqlite3 "$tmp/v.db" "UPDATE runs SET spec = json_set(spec, '\$.clock', 'virtual', '\$.step_time', 'constant:1e-3')
+  WHERE experiment = 'figure2' AND batch = 8"
+sh plots/report.sh --db "$tmp/v.db" --figures "$tmp/fig" --out "$tmp/rep4" --no-pdf > /dev/null 2>&1
+check claims_per_clock "$(awk -F '\t' '$1 == "fig2-rises-with-y" { print $4 "," $5 }' "$tmp/rep4/claims.tsv" | sort | tr '\n' ' ')" \
+  "real,3 virtual,3 "
+check page_step_time "$(grep -c 'clock [a-z, ]*virtual (step time constant:1e-3)' "$tmp/rep4/index.html")" 1
+
 # bad input: clear errors, nothing written over the good report
 check_run report_no_db 1 'no such database' sh plots/report.sh --db "$tmp/none.db" --out "$tmp/rep2" --no-pdf
 sqlite3 "$tmp/other.db" "CREATE TABLE x (a)"

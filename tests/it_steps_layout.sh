@@ -61,8 +61,10 @@ check chunked_layout "$(q "$tmp/new1.db" "SELECT type FROM sqlite_master WHERE n
 for n in 1 2 3; do cp "$tmp/new$n.db" "$tmp/db/f$n.db"; done
 plot_all "$tmp/A"
 # B: the same rows in the old layout (the DDL of steps before chunks; the
-# schema version before the chunks' upgrade)
+# schema version before the chunks' upgrade, 2 -> 3, without what later
+# migrations added: runs.alloc, 3 -> 4; runs.clock and runs.step_time, 4 -> 5)
 v=$(q "$tmp/new1.db" "PRAGMA user_version")
+old=2
 for n in 1 2 3; do
   q "$tmp/db/f$n.db" "CREATE TEMP TABLE t AS SELECT * FROM steps; DROP VIEW steps;
     CREATE TABLE steps (
@@ -70,10 +72,11 @@ for n in 1 2 3; do
       t_start_ns INTEGER, t_end_ns INTEGER, version_read INTEGER, version_apply INTEGER,
       staleness INTEGER, accepted INTEGER, interval INTEGER, y INTEGER, m INTEGER, loss REAL);
     CREATE INDEX steps_run ON steps(run_id);
-    INSERT INTO steps SELECT * FROM t; DROP TABLE step_chunks;
-    PRAGMA user_version = $((v - 1)); PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
+    INSERT INTO steps SELECT * FROM t; DROP TABLE step_chunks; ALTER TABLE runs DROP COLUMN alloc;
+    ALTER TABLE runs DROP COLUMN clock; ALTER TABLE runs DROP COLUMN step_time;
+    PRAGMA user_version = $old; PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
 done
-check old_layout "$(q "$tmp/db/f1.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f1.db" "PRAGMA user_version")" "table $((v - 1))"
+check old_layout "$(q "$tmp/db/f1.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f1.db" "PRAGMA user_version")" "table $old"
 check old_layout_rows "$(rows "$tmp/db/f3.db" | md5sum)" "$(rows "$tmp/new3.db" | md5sum)"
 plot_all "$tmp/B"
 # C: the old-layout copies after psgd upgraded them on open

@@ -326,15 +326,18 @@ static void test_blas_selfcheck(void **state) {
   (void)state;
   char err[PSGD_ERRLEN] = "";
   /* a fresh check with this environment's BLAS (OPENBLAS_CORETYPE as set) */
-  gemm_set_kernel_for_test(NULL);
+  gemm_set_hook(NULL);
   uint64_t t0 = psgd_now_ns();
   int rc = gemm_selfcheck(err, sizeof err);
   double ms = (double)(psgd_now_ns() - t0) * 1e-6;
   if (rc) fprintf(stderr, "%s\n", err);
   assert_int_equal(rc, 0);
   printf("# BLAS self-check: %.1f ms (%s)\n", ms, gemm_kernel_name());
-  /* milliseconds, with room for a loaded 2-core machine */
+  /* milliseconds, with room for a loaded 2-core machine; sanitizer builds
+   * run the reference loop ~50x slower (1.4 s measured under TSan) */
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   assert_true(ms < 1000.0);
+#endif
   /* once per process: the second call answers from memory */
   t0 = psgd_now_ns();
   assert_int_equal(gemm_selfcheck(err, sizeof err), 0);
@@ -344,12 +347,15 @@ static void test_blas_selfcheck(void **state) {
   gemm_kernel_fn bad[2] = {bad_k_tail, bad_beta};
   model_spec ms_mlp = {"mlp", 1, 28, 28, 10, 3, {128, 128, 128}};
   for (int i = 0; i < 2; i++) {
-    gemm_set_kernel_for_test(bad[i]);
+    gemm_set_hook(bad[i]);
     err[0] = '\0';
     assert_int_equal(gemm_selfcheck(err, sizeof err), -1);
     assert_non_null(strstr(err, "BLAS self-check failed"));
     assert_non_null(strstr(err, "OPENBLAS_CORETYPE"));
     assert_non_null(strstr(err, "OPENBLAS_CORETYPE=Haswell"));
+    /* the advice comes first: it survives the prefixes callers add (file:line,
+     * dataset) within PSGD_ERRLEN */
+    assert_true(strstr(err, "OPENBLAS_CORETYPE=Haswell") - err < 160);
     assert_non_null(strstr(err, "refusing to train"));
     /* no model, so no training, and the same message */
     char err2[PSGD_ERRLEN] = "";
@@ -358,7 +364,7 @@ static void test_blas_selfcheck(void **state) {
     if (i == 0) printf("# refusal: %s\n", err);
   }
   /* the real BLAS again: the check runs anew and models are made */
-  gemm_set_kernel_for_test(NULL);
+  gemm_set_hook(NULL);
   assert_int_equal(gemm_selfcheck(err, sizeof err), 0);
   model_free(make(&ms_mlp));
 }

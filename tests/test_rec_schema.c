@@ -180,9 +180,19 @@ static void make_db(const char *path) {
     test_spec(&s, "trunc", k, key);
     int64_t id;
     assert_int_equal(rec_run_begin(r, &s, key, NULL, NULL, &id, err, sizeof err), 0);
-    step_rec v[2000];
-    for (int i = 0; i < 2000; i++) seq_rec(&v[i], i % 4, (uint64_t)i);
-    assert_int_equal(rec_steps(r, id, v, 2000, err, sizeof err), 0);
+    /* 8000 steps with noisy losses and durations, so that the compressed
+     * chunks still fill well over 100 KB */
+    enum { N = 8000 };
+    step_rec *v = calloc(N, sizeof *v);
+    uint64_t h = 88172645463325252ull + (uint64_t)k;
+    for (int i = 0; i < N; i++) {
+      seq_rec(&v[i], i % 4, (uint64_t)i);
+      h ^= h << 13, h ^= h >> 7, h ^= h << 17;
+      v[i].loss = (float)(h % 1000003) * 1e-5f;
+      v[i].t_end_ns += h >> 44;
+    }
+    assert_int_equal(rec_steps(r, id, v, N, err, sizeof err), 0);
+    free(v);
     run_result res = {.status = RUN_OK};
     assert_int_equal(rec_run_end(r, id, &res, err, sizeof err), 0);
   }

@@ -90,41 +90,61 @@ static void test_codec_roundtrip(void **state) {
       for (size_t i = 0; i < n; i++) assert_true(same_rec(&v[i], &w[i]));
       /* the engine-like records (no extremes) take well under 16 bytes each */
       if (!ex && n == REC_STEPS_CHUNK) assert_true(len < 16 * n);
+      /* chunks of 64 records or more are deflated when that saves 1/16 */
+      if (n < 64) assert_int_equal(blob[0], 1);
     }
   free(v);
   free(w);
   free(blob);
 }
 
-/* Every truncation, an extra byte, and a changed mode or count are refused. */
+/* Every truncation, an extra byte, and a changed format, mode, count or
+ * deflated byte are refused: for a plain chunk (under 64 records) and for a
+ * deflated one. */
 static void test_codec_refuses_damage(void **state) {
   (void)state;
   psgd_rng g;
   psgd_rng_seed(&g, 3);
-  size_t n = 300;
-  step_rec *v = calloc(n, sizeof *v), *w = calloc(REC_STEPS_CHUNK, sizeof *w);
-  make_recs(v, n, 3, 1, &g);
-  uint8_t *blob = malloc(rec_steps_bound(n) + 1);
-  size_t len = rec_steps_encode(v, n, blob);
+  step_rec *v = calloc(REC_STEPS_CHUNK, sizeof *v), *w = calloc(REC_STEPS_CHUNK, sizeof *w);
+  uint8_t *blob = malloc(rec_steps_bound(REC_STEPS_CHUNK) + 1);
   char err[160];
   size_t m;
-  for (size_t cut = 0; cut < len; cut++)
-    assert_int_equal(rec_steps_decode(blob, cut, w, &m, err, sizeof err), -1);
-  blob[len] = 0;
-  assert_int_equal(rec_steps_decode(blob, len + 1, w, &m, err, sizeof err), -1);
-  assert_non_null(strstr(err, "after the last column"));
-  uint8_t save = blob[0];
-  blob[0] = 2; /* unknown format */
-  assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
-  blob[0] = save;
-  save = blob[3]; /* the first column's mode (after format and a 2-byte count) */
-  blob[3] = 9;
-  assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
-  blob[3] = save;
-  blob[1] ^= 1; /* the record count */
-  assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
-  blob[1] ^= 1;
-  assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), 0);
+  const size_t sizes[] = {60, 3000};
+  for (int k = 0; k < 2; k++) {
+    size_t n = sizes[k];
+    make_recs(v, n, 3, 0, &g);
+    size_t len = rec_steps_encode(v, n, blob);
+    assert_int_equal(blob[0], k == 0 ? 1 : 2); /* plain, deflated */
+    for (size_t cut = 0; cut < len; cut++)
+      assert_int_equal(rec_steps_decode(blob, cut, w, &m, err, sizeof err), -1);
+    blob[len] = 0;
+    assert_int_equal(rec_steps_decode(blob, len + 1, w, &m, err, sizeof err), -1);
+    uint8_t save = blob[0];
+    blob[0] = 3; /* unknown format */
+    assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
+    blob[0] = save;
+    if (k == 0) {
+      save = blob[2]; /* the first column's mode (after format and a 1-byte count) */
+      blob[2] = 9;
+      assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
+      blob[2] = save;
+      blob[1] ^= 1; /* the record count */
+      assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
+      blob[1] ^= 1;
+    } else {
+      blob[1] ^= 1; /* the plain length */
+      assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
+      blob[1] ^= 1;
+      for (size_t i = 8; i < len; i += len / 7) { /* bytes inside the deflated stream */
+        blob[i] ^= 0x10;
+        assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), -1);
+        blob[i] ^= 0x10;
+      }
+    }
+    assert_int_equal(rec_steps_decode(blob, len, w, &m, err, sizeof err), 0);
+    assert_int_equal(m, n);
+    for (size_t i = 0; i < n; i++) assert_true(same_rec(&v[i], &w[i]));
+  }
   free(v);
   free(w);
   free(blob);
