@@ -55,13 +55,17 @@ STEPS = "< ".SQL."\"SELECT worker, t_start_ns / 1e6, t_end_ns / 1e6, accepted, s
 KACC = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND accepted AND interval = ".K)
 KREJ = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 > ".sprintf("%.6f", K_OPEN).\
          " AND t_end_ns / 1e6 <= ".sprintf("%.6f", K_CLOSE))
-machine = q("SELECT CASE WHEN clock = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || step_time ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RUN)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || ".VST." ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RUN)
 # the key names the rejected marker only when the window draws one (a row of
 # STEPS whose end, where the marker is, lies inside the x range)
 REJ_W = int(q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 >= ".sprintf("%.6f", W0).\
               " AND t_start_ns / 1e6 <= ".sprintf("%.6f", W1)." AND t_end_ns / 1e6 <= ".sprintf("%.6f", W1 + 0.02 * (W1 - W0))))
 REJKEY = REJ_W > 0 ? "keyentry with points pt 2 ps 1.7 lw 3 lc rgb '#d62728' title 'rejected: started before the interval, or interval full'," : ""
-KIND = q("SELECT CASE WHEN clock = 'virtual' THEN 'simulated' ELSE 'real' END FROM runs WHERE run_id = ".RUN)
+KIND = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated' ELSE 'real' END FROM runs WHERE run_id = ".RUN)
 scale = KIND eq "simulated" ? "quick" : ((M >= 32 || q("SELECT dataset FROM runs WHERE run_id = ".RUN) ne "fashion-mnist") ? "paper" : "quick")
 
 do for [fmt in "png pdf"] {

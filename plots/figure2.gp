@@ -20,9 +20,13 @@ rate(i) = "< ".SQL."\"SELECT r.y0, avg(a.rate) * 100 FROM runs r JOIN v_acceptan
 M = int(q("SELECT max(threads) FROM runs r WHERE ".W))
 MS = q("SELECT group_concat(t) FROM (SELECT DISTINCT threads AS t FROM runs r WHERE ".W." ORDER BY t)")
 YMAX = real(q("SELECT max(y0) FROM runs r WHERE ".W))
-machine = q("SELECT CASE WHEN clock = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || step_time ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1")
-secs = q("SELECT printf(CASE WHEN max(r.clock = 'virtual') THEN '%.3f' ELSE '%.1f' END, avg(wall_s)) FROM runs r WHERE ".W)
-VIRT = int(q("SELECT count(*) FROM runs r WHERE ".W." AND r.clock = 'virtual'"))
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || ".VST." ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1")
+secs = q("SELECT printf(CASE WHEN max(".VC." = 'virtual') THEN '%.3f' ELSE '%.1f' END, avg(wall_s)) FROM runs r WHERE ".W)
+VIRT = int(q("SELECT count(*) FROM runs r WHERE ".W." AND ".VC." = 'virtual'"))
 scale = VIRT > 0 ? "quick" : (M >= 32) ? "paper" : "quick"
 unit = VIRT > 0 ? "virtual s" : "s"
 

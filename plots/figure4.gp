@@ -39,10 +39,14 @@ NR = "FROM runs r WHERE ".W." AND %s GROUP BY r.threads HAVING max(".REACHED.") 
 nr(i) = "< ".SQL."\"SELECT r.threads, max(r.wall_s) ".sprintf(NR, sel(i))." ORDER BY r.threads\""
 n_reached(i) = int(system(SQL."\"SELECT count(*) FROM runs r WHERE ".W." AND ".sel(i)." AND ".REACHED."\""))
 n_nr(i) = int(system(SQL."\"SELECT count(*) FROM (SELECT 1 ".sprintf(NR, sel(i)).")\""))
-machine = system(SQL."\"SELECT CASE WHEN clock = 'virtual' THEN 'simulated m-core machine, step time ' || step_time || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1\"")
-scale = system(SQL."\"SELECT CASE WHEN max(clock = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W."\"")
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(system(SQL."\"SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'\""))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = system(SQL."\"SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1\"")
+scale = system(SQL."\"SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W."\"")
 # cores of the machine the runs ran on, from the recorded hwloc topology (0: not recorded)
-cores = int(system(SQL."\"SELECT coalesce(max((length(topology_xml) - length(replace(topology_xml, 'type=\\\"Core\\\"', ''))) / length('type=\\\"Core\\\"')), 0) FROM runs r WHERE ".W." AND r.clock IS NOT 'virtual'\""))
+cores = int(system(SQL."\"SELECT coalesce(max((length(topology_xml) - length(replace(topology_xml, 'type=\\\"Core\\\"', ''))) / length('type=\\\"Core\\\"')), 0) FROM runs r WHERE ".W." AND ".VC." IS NOT 'virtual'\""))
 budget = system(SQL."\"SELECT group_concat(b, ' / ') FROM (SELECT DISTINCT CASE WHEN json_extract(spec, '$.stop_seconds') > 0 THEN json_extract(spec, '$.stop_seconds') || ' s' WHEN json_extract(spec, '$.stop_epochs') > 0 THEN json_extract(spec, '$.stop_epochs') || ' epochs' WHEN json_extract(spec, '$.stop_steps') > 0 THEN json_extract(spec, '$.stop_steps') || ' steps' END AS b FROM runs r WHERE ".W." ORDER BY b)\"")
 subtitle = machine.(cores > 0 ? sprintf(", %d cores", cores) : "").(strlen(budget) > 0 ? ", budget ".budget." per run" : "")
 array L[labels_n]

@@ -29,8 +29,12 @@ dataset(k) = q("SELECT ".nth("dataset", k))
 curve(k, j, i, rep) = "< ".SQL."\"SELECT e.t_ns / 1e9, e.test_acc * 100, e.test_loss FROM runs r JOIN evals e USING(run_id) WHERE ".W. \
   " AND r.dataset = ".nth("dataset", k)." AND r.threads = ".nth("threads", j)." AND r.label = ".nth("label", i). \
   " AND r.repetition = ".rep." AND e.test_acc IS NOT NULL ORDER BY e.t_ns\""
-machine = q("SELECT CASE WHEN clock = 'virtual' THEN 'simulated m-core machine, step time ' || step_time || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
-scale = q("SELECT CASE WHEN max(clock = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
+scale = q("SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
 # one y range per row type, so that panels can be compared across thread counts
 acc_lo = floor(real(q("SELECT min(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))
 acc_hi = ceil(real(q("SELECT max(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))

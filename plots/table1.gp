@@ -60,8 +60,12 @@ md_rows(k) = q("SELECT printf('| %s | %s%% | %s%% | %s | %s | %s |', label, best
 bars(k) = "< ".SQL."\"SELECT label, best, avg, tbest, tavg, reached, n, best_s, avg_s, coalesce(tbest_s, ''), coalesce(tavg_s, '') FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label\""
 n_labels(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)))
 n_full(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)." AND tavg >= 0"))
-machine = q("SELECT CASE WHEN clock = 'virtual' THEN 'simulated m-core machine, step time ' || step_time || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
-scale = q("SELECT CASE WHEN max(clock = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
+scale = q("SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
 threads_all = q("SELECT group_concat(threads, ', ') FROM (SELECT DISTINCT threads FROM runs r WHERE ".W." ORDER BY threads)")
 reps_n = int(q("SELECT max(repetition) + 1 FROM runs r WHERE ".W))
 
