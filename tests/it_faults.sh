@@ -219,4 +219,14 @@ echo placement >> "$counts"
 check placement_here_rows_are_this_machine \
   "$(sqlite3 "$tmp/here.db" "SELECT count(*) FROM placement WHERE pu_os >= 0 AND core >= 0 AND node >= 0 AND bound = 1; PRAGMA integrity_check" | tr '\n' ' ')" "2 ok "
 
+# ---- hangs: many threads under an address-space limit (hung inside OpenBLAS before) ----
+fault hang train_1024_threads_ulimit_v 1 "1024 worker threads may need .* GiB of address space .* more than the address-space limit (ulimit -v)" \
+  sh -c "ulimit -v 3000000 && exec \"$PSGD\" train --dataset synthetic --model mlp --hidden 16 --threads 1024 --seconds 1"
+cfg many_threads 'dataset = "synthetic"; model = "mlp"; hidden = [16]; stop = { seconds = 1.0; epochs = 0.0; };' 'threads = 1024;'
+fault hang run_1024_threads_ulimit_v 1 "crashed in .*1024 worker threads may need .* more than the address-space limit" \
+  sh -c "ulimit -v 3000000 && exec \"$PSGD\" run \"$tmp/many_threads.cfg\" --db \"$tmp/many.db\""
+check hang_run_recorded_crashed "$(sqlite3 "$tmp/many.db" "SELECT status, why LIKE '%ulimit -v%' FROM runs; PRAGMA integrity_check" | tr '\n' ' ')" "crashed|1 ok "
+( ulimit -v 3000000 && "$PSGD" train --dataset synthetic --model mlp --hidden 16 --threads 2 --seconds 0.3 > "$out" 2>&1 )
+check hang_two_threads_fit_the_limit "$?" 0
+
 echo "# fault cases per class: $(sort "$counts" | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }'), in all $(wc -l < "$counts")"
