@@ -219,6 +219,32 @@ echo placement >> "$counts"
 check placement_here_rows_are_this_machine \
   "$(sqlite3 "$tmp/here.db" "SELECT count(*) FROM placement WHERE pu_os >= 0 AND core >= 0 AND node >= 0 AND bound = 1; PRAGMA integrity_check" | tr '\n' ' ')" "2 ok "
 
+# ---- arguments: errors, exact reports, consistent exit codes ----
+fault cli only_index_out_of_range 2 "--only '99': run index 99 out of range: .*ok.cfg has 2 runs (0-1)" \
+  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only 99
+fault cli only_range_out_of_range 2 "--only '1-5': run index 5 out of range" \
+  "$PSGD" list "$tmp/ok.cfg" --db "$db" --only 1-5
+fault cli only_number_field_not_a_number 2 "--only 'threads=abc': threads is a number, not 'abc'" \
+  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only threads=abc
+fault cli only_selects_nothing 2 "--only selects none of the 2 runs" \
+  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only label=Nope
+cfg slow 'dataset = "synthetic"; model = "mlp"; hidden = [16]; threads = 1;' 'stop = { seconds = 30.0; epochs = 0.0; };'
+PSGD_TEST_HANG_RUN=0 "$PSGD" run "$tmp/slow.cfg" --db "$tmp/slow.db" --timeout 1.5 > "$out" 2>&1
+echo cli >> "$counts"
+check cli_timeout_reported_exactly "$(grep -c 'timeout in .*(killed after the 1.5 s wall-clock limit)' "$out") $(sqlite3 "$tmp/slow.db" "SELECT status || '|' || why FROM runs")" \
+  "1 timeout|killed after the 1.5 s wall-clock limit"
+fault cli train_placement_error_exit_2 2 "placement 'numa' needs at least 2 NUMA nodes" \
+  "$PSGD" train --dataset synthetic --threads 2 --placement numa --seconds 0.2
+fault cli train_bad_placement_exit_2 2 "unknown placement 'bogus'" \
+  "$PSGD" train --dataset synthetic --threads 2 --placement bogus --seconds 0.2
+fault cli train_missing_data_exit_2 2 "train-images-idx3-ubyte: missing file" \
+  "$PSGD" train --dataset mnist --data-dir "$tmp/nonexistent" --seconds 0.2
+fault cli train_data_dir_file_is_directory_exit_2 2 "train-images-idx3-ubyte: is a directory, not a data file" \
+  "$PSGD" train --dataset mnist --data-dir "$tmp/dirdata" --seconds 0.2
+fault cli train_batch_over_train_set_exit_2 2 "--batch 64 is larger than the training set of synthetic (10 samples)" \
+  "$PSGD" train --dataset synthetic --batch 64 --train-limit 10 --seconds 0.2
+fault cli train_bad_flag_exit_2 2 "unknown option" "$PSGD" train --nosuch 1
+
 # ---- hangs: many threads under an address-space limit (hung inside OpenBLAS before) ----
 fault hang train_1024_threads_ulimit_v 1 "1024 worker threads may need .* GiB of address space .* more than the address-space limit (ulimit -v)" \
   sh -c "ulimit -v 3000000 && exec \"$PSGD\" train --dataset synthetic --model mlp --hidden 16 --threads 1024 --seconds 1"
