@@ -255,4 +255,50 @@ check hang_run_recorded_crashed "$(sqlite3 "$tmp/many.db" "SELECT status, why LI
 ( ulimit -v 3000000 && "$PSGD" train --dataset synthetic --model mlp --hidden 16 --threads 2 --seconds 0.3 > "$out" 2>&1 )
 check hang_two_threads_fit_the_limit "$?" 0
 
+# ---- plot scripts: the DB path quoted (space, quote), their own message on a
+#      missing, empty or crashed-only database, exit 1, no output file ----
+plotdir="$tmp/plot dir/it's"
+mkdir -p "$plotdir/out"
+pdb="$plotdir/results.db"
+cp "$ref" "$pdb"
+sqlite3 "$pdb" "UPDATE runs SET experiment = 'figure4'"
+gnuplot -c plots/figure5.gp "$pdb" "$plotdir/out" > "$out" 2>&1; rc=$?
+echo plot >> "$counts"
+check plot_path_with_space_and_quote "$rc $(png "$plotdir/out/figure5.png")" "0 png"
+sh plots/thesis-table4-3.sh "$tmp/no such dir/x.db" "$plotdir/out" > "$out" 2>&1; rc=$?
+echo plot >> "$counts"
+check plot_table43_missing_db_quoted "$rc $(grep -c "thesis-table4-3: $tmp/no such dir/x.db: no such database" "$out")" "1 1"
+: > "$tmp/empty.db"
+for s in figure1 figure2 figure3 figure4 figure5 table1 thesis-backoff thesis-compare thesis-heatmaps thesis-memory thesis-staleness thesis-table4-3; do
+  case $s in figure5|table1) e=figure4 ;; thesis-table4-3) e=thesis-heatmaps ;; *) e=$s ;; esac
+  args=
+  case $s in figure4) args=0.5 ;; thesis-compare) args="0.5 0.4 0.3" ;; esac
+  cp "$ref" "$tmp/crashed.db"
+  sqlite3 "$tmp/crashed.db" "UPDATE runs SET experiment = '$e', status = 'crashed'"
+  for kind in missing empty crashed; do
+    case $kind in
+      missing) d="$tmp/absent dir/none.db"; want="$s: .*: no such database" ;;
+      empty) d=$tmp/empty.db; want="$s: .*empty.db: empty file: no runs recorded" ;;
+      crashed) d=$tmp/crashed.db; want="$s: .*crashed.db: none of the 2 runs of experiment $e has a result" ;;
+    esac
+    rm -rf "$tmp/pout"; mkdir -p "$tmp/pout"
+    if [ $s = thesis-table4-3 ]; then
+      timeout 10 sh plots/thesis-table4-3.sh "$d" "$tmp/pout" > "$out" 2>&1
+    else
+      # shellcheck disable=SC2086
+      timeout 10 gnuplot -c plots/$s.gp "$d" "$tmp/pout" $args > "$out" 2>&1
+    fi
+    rc=$?
+    echo plot >> "$counts"
+    if [ $rc = 1 ] && grep -q -- "$want" "$out" && [ -z "$(ls "$tmp/pout")" ] &&
+       ! grep -q "Non-numeric" "$out"; then
+      echo "ok fault_plot_${s}_$kind"
+    else
+      echo "not ok fault_plot_${s}_$kind (exit $rc, wanted 1 and '$want', files: $(ls "$tmp/pout" | tr '\n' ' '))"
+      sed 's/^/    /' "$out"
+    fi
+  done
+done
+check plot_crashed_db_intact "$(sqlite3 "$tmp/crashed.db" "PRAGMA integrity_check; SELECT count(*) FROM runs WHERE status = 'crashed'" | tr '\n' ' ')" "ok 2 "
+
 echo "# fault cases per class: $(sort "$counts" | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }'), in all $(wc -l < "$counts")"
