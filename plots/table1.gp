@@ -21,7 +21,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly ".DB." "
+NAME = "table1"; CHECK_EXP = "figure4"; DB_OPTS = ""
+load "plots/db.gp"
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
 q(s) = system(SQL."\"".s."\"")
 # the rounding rule: one decimal, half up; the 1e-9 absorbs the binary error of

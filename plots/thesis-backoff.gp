@@ -17,7 +17,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".timeout 20000\" ".DB." "
+NAME = "thesis-backoff"; CHECK_EXP = "thesis-backoff"; DB_OPTS = ""
+load "plots/db.gp"
 W = "experiment = 'thesis-backoff' AND status IN ('ok','converged','diverged','crashed','timeout')"
 n_runs = int(system(SQL."\"SELECT count(*) FROM runs WHERE ".W."\""))
 if (n_runs < 1) { print "thesis-backoff: no finished runs of experiment thesis-backoff in ".DB; exit status 1 }

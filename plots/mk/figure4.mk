@@ -10,5 +10,5 @@ FIGURES += figure4
 figure4: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure4.gp $(DB) $(FIGDIR) $(FIG4_THR_$(SCALE))
+	gnuplot -c plots/figure4.gp "$(DB)" $(FIGDIR) $(FIG4_THR_$(SCALE))
 	@echo "figure4: wrote $(FIGDIR)/figure4.png and $(FIGDIR)/figure4.pdf"

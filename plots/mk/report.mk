@@ -8,4 +8,4 @@ REPORT_DIR ?= results/report
 
 .PHONY: report
 report:
-	sh plots/report.sh --db $(DB) --figures $(FIGDIR) --out $(REPORT_DIR)
+	sh plots/report.sh --db "$(DB)" --figures $(FIGDIR) --out $(REPORT_DIR)
