@@ -11,7 +11,9 @@
  *
  * What runs: the selected runs that are finished (ok, converged, diverged,
  * timeout) neither in --db nor in any earlier shard of this experiment; so
- * submitting the same sweep again runs only what is still missing. When a
+ * submitting the same sweep again runs only what is still missing. While an
+ * earlier submission's jobs are still queued (squeue), a new one is refused:
+ * its unfinished runs would be submitted twice. When a
  * task starts, each run of its slice is checked against --db again (a merge
  * may have brought it in since) and psgd run skips what its shard finished
  * (a requeued task resumes). Each run is selected by its key, so a task
@@ -216,6 +218,67 @@ typedef struct {
       dir[PATH_MAX];
 } paths;
 
+/* Earlier submissions of this experiment whose array or merge job is still
+ * in the queue (submit.sh leaves "ARRAY MERGE" in its folder's `jobs`): their
+ * runs are not finished yet, and submitting them again would run them twice
+ * (a merge conflict later). Returns how many there are, their folders in
+ * busy; 0 with *unknown = 1 when squeue cannot be asked. */
+static int queued_submissions(const char *base, char *busy, size_t cap, int *unknown) {
+  *unknown = 0;
+  busy[0] = '\0';
+  char pat[PATH_MAX + 16];
+  snprintf(pat, sizeof pat, "%s/*/jobs", base);
+  glob_t g;
+  if (glob(pat, 0, NULL, &g) != 0) return 0;
+  int n = 0;
+  /* every job id in the queue (%F: an array task's array job id), "\nID\n" */
+  FILE *q = popen("squeue -h -o %F 2>/dev/null", "r");
+  char *ids = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&ids, &len);
+  if (!q || !m) {
+    *unknown = 1;
+    goto out;
+  }
+  fputc('\n', m);
+  char line[128];
+  while (fgets(line, sizeof line, q)) {
+    line[strcspn(line, "\n")] = '\0';
+    fprintf(m, "%s\n", line);
+  }
+  fclose(m);
+  m = NULL;
+  int st = pclose(q);
+  q = NULL;
+  if (st != 0) {
+    *unknown = 1;
+    goto out;
+  }
+  for (size_t i = 0; i < g.gl_pathc; i++) {
+    FILE *f = fopen(g.gl_pathv[i], "r");
+    char a[64] = "", b[64] = "", key[80];
+    if (!f) continue;
+    int got = fscanf(f, "%63s %63s", a, b);
+    fclose(f);
+    int queued = 0;
+    for (int k = 0; k < got && k < 2; k++) {
+      snprintf(key, sizeof key, "\n%s\n", k ? b : a);
+      queued |= strstr(ids, key) != NULL;
+    }
+    if (!queued) continue;
+    n++;
+    size_t l = strlen(busy);
+    snprintf(busy + l, cap - l, "%s%.*s (jobs %s %s)", l ? ", " : "",
+             (int)(strrchr(g.gl_pathv[i], '/') - g.gl_pathv[i]), g.gl_pathv[i], a, b);
+  }
+out:
+  if (m) fclose(m);
+  if (q) pclose(q);
+  free(ids);
+  globfree(&g);
+  return n;
+}
+
 static int write_array(const slurm_args *a, const experiment *e, const paths *p, const int *todo,
                        int n_todo, int n_tasks, int cpus, double time_s, char *path_out) {
   if (pathf(path_out, PATH_MAX, "%s/array.sh", p->dir)) return -1;
@@ -302,6 +365,7 @@ static int write_submit(const slurm_args *a, const paths *p, char *path_out) {
   fprintf(f, "merge=$(sbatch --parsable --dependency=afterany:$array%s%s '%s/merge.sh')\n"
              "merge=${merge%%%%;*}\n",
           a->after ? ":" : "", a->after ? a->after : "", p->dir);
+  fprintf(f, "echo \"$array $merge\" > '%s/jobs'\n", p->dir);
   fprintf(f, "echo \"psgd slurm: submitted array job $array and merge job $merge "
              "(afterany:$array)\"\n");
   int bad = ferror(f);
@@ -377,6 +441,17 @@ int cmd_slurm(int argc, char **argv) {
     for (int i = 0; i < e->n_runs; i++)
       if (is_done(shard_st[i]) && !is_done(status[i])) snprintf(status[i], 16, "%s", shard_st[i]);
   }
+  char busy[2048];
+  int unknown;
+  if (queued_submissions(p->base, busy, sizeof busy, &unknown) > 0) {
+    fprintf(stderr, "psgd: an earlier submission of %s is still in the queue: %s; its runs "
+            "would run twice. Wait until it has ended (squeue), or scancel it, then submit "
+            "again\n", e->name, busy);
+    goto out;
+  }
+  if (unknown)
+    printf("psgd slurm: squeue cannot be asked here: not checked whether an earlier "
+           "submission is still queued\n");
   int n_sel = 0, n_done = 0, n_todo = 0;
   for (int i = 0; i < e->n_runs; i++) {
     int ok = 1;

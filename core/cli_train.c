@@ -29,6 +29,7 @@
 #include "optim.h"
 #include "ps.h"
 #include "train_seq.h"
+#include "vclock.h"
 
 /* ------------------------------------------------------------ values ---- */
 
@@ -322,6 +323,27 @@ static int f_epsilon(run_spec *s, const char *f, const char *v, char *err, size_
   return parse_double(f, v, 0, 0.999999, &s->epsilon, err, errlen);
 }
 
+static int f_clock(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  if (strcmp(v, "real") != 0 && strcmp(v, "virtual") != 0)
+    return psgd_err(err, errlen, "%s: '%s' is not real or virtual", f, v);
+  return set_str(s->clock, sizeof s->clock, f, v, err, errlen);
+}
+
+static int f_step_time(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
+  vclock_model m;
+  char why[PSGD_ERRLEN];
+  if (vclock_model_parse(v, &m, why, sizeof why)) return psgd_err(err, errlen, "%s: %s", f, why);
+  return set_str(s->step_time, sizeof s->step_time, f, v, err, errlen);
+}
+
+static int f_compute_threads(run_spec *s, const char *f, const char *v, char *err,
+                             size_t errlen) {
+  long x = 0;
+  if (parse_long(f, v, 0, 1024, &x, err, errlen)) return -1;
+  s->compute_threads = (int)x;
+  return 0;
+}
+
 static int f_engine(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
   (void)s;
   (void)f;
@@ -339,7 +361,7 @@ typedef struct {
   int engine;      /* 1: a parallel-engine flag (selects engine_run) */
 } flag;
 
-#define N_FLAGS 36
+#define N_FLAGS 39
 static const flag flags[] = {
     {"--dataset", "NAME", f_dataset, "fashion-mnist | mnist | cifar10 | cifar100 | synthetic", 0},
     {"--model", "NAME", f_model, "mlp | lenet5", 0},
@@ -384,6 +406,13 @@ static const flag flags[] = {
     {"--mem-interleave", "yes", f_interleave,
      "interleave shared state over the plan's NUMA nodes", 1},
     {"--eval-every-s", "S", f_eval_s, "parallel engine: snapshot every S seconds (default 1)", 1},
+    {"--clock", "NAME", f_clock,
+     "real (default) | virtual: simulate M cores in virtual time (same results every time)", 1},
+    {"--step-time", "MODEL", f_step_time,
+     "virtual: constant:<us> | lognormal:<mean_us>,<cv> (default " VCLOCK_DEFAULT_STEP_TIME ")",
+     1},
+    {"--compute-threads", "N", f_compute_threads,
+     "virtual: real gradient threads (default 0 = all cores; never changes results)", 1},
 };
 static_assert(sizeof flags / sizeof flags[0] == N_FLAGS, "N_FLAGS matches the table");
 
@@ -443,6 +472,10 @@ int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen
                       v, s->algorithm, s->algorithm);
     if (set_str(s->store, sizeof s->store, "--store", v, err, errlen)) return -1;
   }
+  if (!strcmp(s->clock, "virtual") && !s->step_time[0])
+    snprintf(s->step_time, sizeof s->step_time, "%s", VCLOCK_DEFAULT_STEP_TIME);
+  if (s->step_time[0] && strcmp(s->clock, "virtual") != 0)
+    return psgd_err(err, errlen, "--step-time applies only with --clock virtual");
   if (cli_train_wants_engine(argc, argv)) {
     engine_algo a;
     if (engine_resolve(s, &a, err, errlen)) return -1;
@@ -532,6 +565,8 @@ static int run_engine(const run_spec *s) {
   if (a.store == &ps_leashed_ops) printf(", ps %d", s->ps_bound);
   if (a.ctl_m) printf(", elastic (window %d, p %ld, x %ld)", s->probe_window, s->probe_steps,
                       s->exec_steps);
+  if (!strcmp(s->clock, "virtual"))
+    printf(", virtual clock (simulated %d-core machine, step time %s)", s->threads, s->step_time);
   printf("; %s %s batch %d lr %g mu %g seed %llu\n", s->dataset, s->model, s->batch, s->lr,
          s->momentum, (unsigned long long)s->seed);
   fflush(stdout);

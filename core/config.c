@@ -30,6 +30,8 @@
 #include "disp.h"
 #include "hw.h"
 #include "model.h"
+#include "ps.h"
+#include "vclock.h"
 
 /* ------------------------------------------------------------------------ */
 /* The key table: every setting an experiment file may contain.             */
@@ -116,6 +118,8 @@ static const keydef keys[] = {
     {"eval.test_limit", "eval_test_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT,
      FIELD(eval_test_limit), 1},
     {"record_steps", "record_steps", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(record_steps), 1},
+    {"clock", "clock", V_STR, 0, 0, 0, "real|virtual", F_STR, FIELD(clock), 1},
+    {"step_time", "step_time", V_STR, 0, 0, 0, NULL, F_STR, FIELD(step_time), 1},
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 enum {
@@ -124,7 +128,7 @@ enum {
   K_BIND_BEST_EFFORT, K_KEEP_CORE_FREE, K_PLACEMENT_NEAREST, K_MEM_INTERLEAVE, K_DATASET, K_DATA_DIR, K_TRAIN_LIMIT, K_TEST_LIMIT,
   K_MODEL, K_HIDDEN, K_BATCH, K_OPTIMIZER, K_LR, K_MOMENTUM, K_SEED, K_REPEAT, K_STOP_SECONDS,
   K_STOP_EPOCHS, K_STOP_STEPS, K_TARGET_ACC, K_EPSILON, K_TIMEOUT, K_EVAL_EVERY_S,
-  K_EVAL_EVERY_STEPS, K_EVAL_TEST_LIMIT, K_RECORD_STEPS, K_COUNT
+  K_EVAL_EVERY_STEPS, K_EVAL_TEST_LIMIT, K_RECORD_STEPS, K_CLOCK, K_STEP_TIME, K_COUNT
 };
 _Static_assert(K_COUNT == sizeof keys / sizeof keys[0], "one enum entry per key, in table order");
 
@@ -1266,6 +1270,20 @@ static int build_spec(const settings *st, const char *path, const char *name, in
                 "backoff '%s' needs a store that retries (mutex, rwlock or leashed), not "
                 "'hogwild' (thesis Section 3.5)",
                 s->backoff);
+  if (st->k[K_STEP_TIME].set && strcmp(s->clock, "virtual") != 0)
+    return oerr(err, errlen, &o, K_STEP_TIME,
+                "step_time applies only under clock = \"virtual\" (this run's clock is '%s')",
+                s->clock);
+  if (!strcmp(s->clock, "virtual")) {
+    char why[PSGD_ERRLEN];
+    vclock_model vm;
+    if (vclock_model_parse(s->step_time, &vm, why, sizeof why))
+      return oerr(err, errlen, &o, K_STEP_TIME, "%s", why);
+    if (!s->step_time[0]) bfmt(s->step_time, sizeof s->step_time, "%s", VCLOCK_DEFAULT_STEP_TIME);
+    if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), s->threads, s->step_time, why,
+                     sizeof why))
+      return oerr(err, errlen, &o, K_CLOCK, "%s", why);
+  }
   if (s->stop_seconds == 0 && s->stop_epochs == 0 && s->stop_steps == 0 && s->target_acc == 0 &&
       s->epsilon == 0) {
     int ki = K_STOP_SECONDS;

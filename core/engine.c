@@ -28,6 +28,7 @@
 #include "ps.h"
 #include "steplog.h"
 #include "train_seq.h"
+#include "vclock.h"
 
 #define EVAL_BATCH 256
 /* Post-run flush of step rows up to this many expected rows; beyond (or when
@@ -67,6 +68,13 @@ int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) 
   a->ctl_m = s->elastic ? &ctl_elastic_ops : NULL;
   if (s->ps_bound < -1) return psgd_err(err, errlen, "ps = %d must be -1, 0 or more", s->ps_bound);
   if (s->threads < 1) return psgd_err(err, errlen, "threads = %d must be >= 1", s->threads);
+  if (!strcmp(s->clock, "virtual")) {
+    if (vclock_check(a->disp, a->store, s->threads, s->step_time, err, errlen)) return -1;
+  } else if (s->clock[0] && strcmp(s->clock, "real") != 0) {
+    return psgd_err(err, errlen, "unknown clock '%s' (known: real, virtual)", s->clock);
+  } else if (s->step_time[0]) {
+    return psgd_err(err, errlen, "step_time '%s' applies only under clock virtual", s->step_time);
+  }
   return 0;
 }
 
@@ -322,7 +330,9 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     goto out;
   }
   model_init(m, theta0, s->seed);
-  if (place(s, &pc, err, errlen)) goto out;
+  /* virtual workers have no threads to place */
+  const int virt = !strcmp(s->clock, "virtual");
+  if (!virt && place(s, &pc, err, errlen)) goto out;
 
   ectx ec = {s, &ds, m, eval_ws};
   double l0, a0;
@@ -343,7 +353,8 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     if (max_steps)
       expect = a.disp == &disp_interval_ops ? 3 * max_steps : max_steps + (uint64_t)s->threads;
     int post = expect > 0 && expect <= FLUSH_AFTER_MAX_ROWS;
-    if (!(log = steplog_create(s->threads, post ? expect : 1u << 20, err, errlen))) goto out;
+    log = steplog_create(virt ? 1 : s->threads, post ? expect : 1u << 20, err, errlen);
+    if (!log) goto out;
     if (!post && !(writer = rec_writer_start(io->r, io->run_id, log, 1.0, err, errlen))) goto out;
   }
 
@@ -388,12 +399,22 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   c.on_thread = on_thread;
   c.thread_ctx = &pc;
   c.log = log;
+  if (virt) {
+    c.clock = PAR_CLOCK_VIRTUAL;
+    c.step_time = s->step_time;
+    /* PSGD_COMPUTE_THREADS: for sweeps (psgd run), where the spec has no
+     * such setting because it never changes the results */
+    c.compute_threads = s->compute_threads;
+    const char *ct = getenv("PSGD_COMPUTE_THREADS");
+    if (!c.compute_threads && ct && *ct) c.compute_threads = atoi(ct);
+    c.on_thread = NULL;
+  }
 
   /* shared state (theta, counters, momentum) is allocated and first touched
    * by this thread inside par_run: put it on worker 0's node (or
    * interleaved) for that long; the workers set their own policy */
   char membind[160] = "";
-  {
+  if (!virt) {
     char e[PSGD_ERRLEN] = "";
     if (hw_membind_shared(pc.topo, &pc.plan, s->mem_interleave, membind, sizeof membind, e,
                           sizeof e)) {
@@ -405,7 +426,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     }
   }
   int par_rc = par_run(&prob, &c, &pr, theta, err, errlen);
-  {
+  if (!virt) {
     char e[PSGD_ERRLEN] = "";
     if (hw_membind_default(pc.topo, e, sizeof e) && !par_rc) {
       psgd_err(err, errlen, "%s", e);
@@ -460,17 +481,21 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   res->final_test_loss = fl;
   res->final_test_acc = fa;
   res->best_test_acc = best;
-  res->pinned = 1;
+  res->pinned = !virt;
   for (int i = 0; i < s->threads; i++)
     if (!pr.bound[i]) res->pinned = 0;
-  place_describe(&pc, s, pr.pu, pr.bound, res->placement, sizeof res->placement);
+  if (virt)
+    snprintf(res->placement, sizeof res->placement,
+             "virtual clock: %d simulated workers, step time %s", s->threads, s->step_time);
+  else
+    place_describe(&pc, s, pr.pu, pr.bound, res->placement, sizeof res->placement);
 
   if (io && io->r) {
     rec *r = io->r;
     char versions[160];
     snprintf(versions, sizeof versions, "{\"hwloc\":\"%s\",\"engine\":\"%s/%s\"}",
              hw_version(), a.disp->name, a.store->name);
-    char *xml = hw_topo_xml(pc.topo);
+    char *xml = virt ? NULL : hw_topo_xml(pc.topo);
     int bad = rec_run_info(r, io->run_id, xml, versions, err, errlen);
     free(xml);
     if (bad) goto out;
@@ -502,7 +527,8 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
       }
       pl[i].bound = planning ? 0 : pr.bound[i];
     }
-    bad = rec_placement(r, io->run_id, pl, (size_t)s->threads, err, errlen);
+    /* virtual workers ran nowhere: no placement rows */
+    bad = virt ? 0 : rec_placement(r, io->run_id, pl, (size_t)s->threads, err, errlen);
     free(pl);
     if (bad) goto out;
     if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
@@ -521,28 +547,35 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     }
     /* what the placement became (value 1 = as asked, 0 = nearest
      * equivalent) and where the shared state went */
-    extra[nx] = (event_rec){0, "placement", (double)pc.plan.exact, ""};
-    {
-      char d[400];
-      snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
-               pc.plan.note[0] ? ": " : "", pc.plan.note);
+    if (virt) {
+      extra[nx] = (event_rec){0, "clock", 1.0, ""};
+      snprintf(extra[nx].detail, sizeof extra[nx].detail,
+               "virtual: simulated %d-core machine, step time %.40s", s->threads, s->step_time);
+      nx++;
+    } else {
+      extra[nx] = (event_rec){0, "placement", (double)pc.plan.exact, ""};
+      {
+        char d[400];
+        snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
+                 pc.plan.note[0] ? ": " : "", pc.plan.note);
+        snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
+                 (int)sizeof extra[nx].detail - 1, d);
+      }
+      nx++;
+      if (planning) {
+        /* the rows hold the plan; where the workers really ran (unbound) */
+        extra[nx] = (event_rec){0, "placement_actual", 0.0, ""};
+        int dl = snprintf(extra[nx].detail, sizeof extra[nx].detail, "ran unbound on PUs");
+        for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof extra[nx].detail; i++)
+          dl += snprintf(extra[nx].detail + dl, sizeof extra[nx].detail - (size_t)dl, " %d",
+                         pr.pu[i]);
+        nx++;
+      }
+      extra[nx] = (event_rec){0, "membind", 0.0, ""};
       snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
-               (int)sizeof extra[nx].detail - 1, d);
-    }
-    nx++;
-    if (planning) {
-      /* the rows hold the plan; where the workers really ran (unbound) */
-      extra[nx] = (event_rec){0, "placement_actual", 0.0, ""};
-      int dl = snprintf(extra[nx].detail, sizeof extra[nx].detail, "ran unbound on PUs");
-      for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof extra[nx].detail; i++)
-        dl += snprintf(extra[nx].detail + dl, sizeof extra[nx].detail - (size_t)dl, " %d",
-                       pr.pu[i]);
+               (int)sizeof extra[nx].detail - 1, membind);
       nx++;
     }
-    extra[nx] = (event_rec){0, "membind", 0.0, ""};
-    snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
-             (int)sizeof extra[nx].detail - 1, membind);
-    nx++;
 
     /* contention on the stores that retry (thesis Sec. 3.5): failed
      * try-locks / CASes and backoff waits; a blocking lock (no backoff)

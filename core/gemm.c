@@ -234,7 +234,7 @@ static int check_one(const check_shape *c, uint64_t *seed, char *msg, size_t cap
       /* float accumulation over K terms: far below 1e-4 of the absolute sum */
       double tol = 1e-4 * (S[(size_t)i * N + j] + fabs(c->beta * c0)) + 1e-30;
       if (!(fabs(got - want) <= tol)) {
-        snprintf(msg, cap, "%s%s %dx%dx%d (M x N x K, beta %g, %s): C[%d][%d] = %.7g, reference %.7g",
+        snprintf(msg, cap, "%s%s %dx%dx%d (beta %g, %s): C[%d][%d] = %.7g, reference %.7g",
                  c->ta ? "A^T" : "A", c->tb ? ".B^T" : ".B", M, N, K, c->beta, kernel_of(c->tb), i,
                  j, got, want);
         goto out;
@@ -264,13 +264,13 @@ int gemm_selfcheck(char *err, size_t errlen) {
     g_check_state = bad ? -1 : 1;
     if (bad) {
       const char *env = getenv("OPENBLAS_CORETYPE");
+      /* the advice first: callers prefix this line (file:line, dataset)
+       * and PSGD_ERRLEN cuts what does not fit */
       snprintf(g_check_msg, sizeof g_check_msg,
-               "BLAS self-check failed: sgemm %s; refusing to train. The kernels (%s; "
-               "OPENBLAS_CORETYPE %s%s%s) compute wrong results on this CPU: set "
-               "OPENBLAS_CORETYPE to a core type it runs correctly (e.g. "
-               "OPENBLAS_CORETYPE=Haswell), or LIBXSMM_TARGET for libxsmm (e.g. hsw), and run "
-               "again",
-               what, gemm_kernel_name(), env ? "= '" : "unset", env ? env : "", env ? "'" : "");
+               "BLAS self-check failed, refusing to train: set OPENBLAS_CORETYPE to a core type "
+               "this CPU runs correctly (e.g. OPENBLAS_CORETYPE=Haswell; now %s%s%s), or "
+               "LIBXSMM_TARGET (e.g. hsw) if libxsmm is wrong. sgemm %s. Kernels: %s",
+               env ? "'" : "unset", env ? env : "", env ? "'" : "", what, gemm_kernel_name());
     }
   }
   int rc = g_check_state > 0 ? 0 : -1;

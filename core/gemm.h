@@ -30,8 +30,9 @@ int gemm_max_inside(void);
  * transpose combination they use, plus odd shapes that exercise the
  * kernels' edge tiles) and compares each product with a plain reference
  * loop. Runs once per process (a few milliseconds); later calls return the
- * first result. 0 if every product matches; else -1 with err naming the
- * shape, the error, the OpenBLAS core type and OPENBLAS_CORETYPE: OpenBLAS
+ * first result. 0 if every product matches; else -1 with err saying what
+ * to set (OPENBLAS_CORETYPE, LIBXSMM_TARGET), the failing shape and the
+ * kernels in use: OpenBLAS
  * built with DYNAMIC_ARCH picks its kernels by CPU model and can compute
  * wrong results on CPUs it does not know. Thread-safe. */
 int gemm_selfcheck(char *err, size_t errlen);

@@ -9,10 +9,13 @@
  * with injected delays) to check the dispatchers', stores' and controllers'
  * invariants without any data.
  *
- * Worker w, each step (Alg. 1):
+ * Worker w, each step (Alg. 1, the two halves in step.h):
  *   t = try_start(w) -> read theta via the store (version_read) ->
  *   loss = grad(theta, step t.i) -> finish -> apply if accepted (version_apply)
  *   -> done -> step record -> controllers(n accepted, now)
+ * Under the real clock (default) m threads run it in wall time; with
+ * clock = PAR_CLOCK_VIRTUAL the same step runs in the virtual-time event loop
+ * of vclock.h (times in the results are then virtual ns).
  * Workers beyond the active bound m sleep in the dispatcher. The timed
  * region (between the start barrier and the join) does not allocate, lock a
  * global mutex, print or touch SQLite on the worker path (the monitor may
@@ -50,6 +53,10 @@ typedef struct {
    * grad (d floats, fully written); returns the minibatch loss. */
   float (*grad)(void *ctx, void *ws, const float *theta, uint64_t step, float *grad);
 } par_problem;
+
+/* Who runs the step and what "now" is (step.h): m threads in wall time, or
+ * a discrete-event loop over m virtual workers in virtual time (vclock.h). */
+enum { PAR_CLOCK_REAL = 0, PAR_CLOCK_VIRTUAL = 1 };
 
 typedef struct {
   /* algorithm */
@@ -100,7 +107,14 @@ typedef struct {
   int (*on_thread)(void *ctx, int w, int *pu, int *bound, char *err, size_t errlen);
   void *thread_ctx;
 
-  steplog *log;              /* NULL: no step records */
+  /* execution clock */
+  int clock;                 /* PAR_CLOCK_REAL (default) | PAR_CLOCK_VIRTUAL */
+  const char *step_time;     /* virtual: step-time model (vclock.h), NULL: "constant:1000" */
+  int compute_threads;       /* virtual: real threads computing gradients, the event
+                                loop's included (0: all online CPUs); never changes results */
+
+  steplog *log;              /* NULL: no step records; virtual clock: created for
+                                1 worker (one chain, in finish order) */
   disp_open_fn on_open;      /* interval trace hook (tests), NULL: none */
   void *on_open_ctx;
   /* Test hook: called by worker w after finish decided (verdict DISP_*),

@@ -112,6 +112,10 @@ static const char *const migrations[] = {
     "CREATE INDEX step_chunks_run ON step_chunks(run_id);",
     /* 3 -> 4: the Slurm allocation a run ran in (JSON, NULL outside Slurm). */
     "ALTER TABLE runs ADD COLUMN alloc TEXT;",
+    /* 4 -> 5: the execution clock (real | virtual) and, under the virtual
+     * clock, its step-time model; NULL clock in older rows means real */
+    "ALTER TABLE runs ADD COLUMN clock TEXT;"
+    "ALTER TABLE runs ADD COLUMN step_time TEXT;",
 };
 #define REC_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -947,12 +951,12 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
       "INSERT INTO runs (key, experiment, label, spec, algorithm, sync, store, backoff,"
       " y_control, optimizer, threads, placement, dataset, model, batch, lr, momentum, y0, seed,"
       " repetition, target_acc, epsilon, status, started_at, git_commit, host, cpu_model, pid,"
-      " topology_xml, claim, versions, alloc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-      " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
+      " topology_xml, claim, versions, alloc, clock, step_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+      " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 'running',"
       " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?23, ?24, ?25, ?26, ?27, ?29, " VERSIONS_SQL(
           OUR_VERSIONS, "?28") ", CASE WHEN ?40 IS NULL THEN NULL ELSE json_object('job', ?40,"
       " 'array_job', ?41, 'array_task', ?42, 'node', ?43, 'cpus_per_task', ?44, 'cpus', ?45)"
-      " END)";
+      " END, ?46, ?47)";
   if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
     db_err(r, err, errlen, "cannot prepare the runs row");
     goto out;
@@ -999,6 +1003,9 @@ static int insert_run(rec *r, const run_spec *s, const char *key, const char *to
     for (int i = 0; i < 6; i++)
       if (a[i][0]) sqlite3_bind_text(st, 40 + i, a[i], -1, SQLITE_STATIC);
   }
+  const int virt = !strcmp(s->clock, "virtual");
+  sqlite3_bind_text(st, 46, virt ? "virtual" : "real", -1, SQLITE_STATIC);
+  if (virt) sqlite3_bind_text(st, 47, s->step_time, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) {
     db_err(r, err, errlen, "cannot insert the runs row");
     goto out;

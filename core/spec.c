@@ -38,6 +38,7 @@ void spec_default(run_spec *s) {
   s->timeout_s = 0;
   s->eval_every_s = 1.0;
   s->record_steps = 1;
+  SET(clock, "real");
 }
 
 /* JSON writer over a fixed buffer: remembers overflow instead of failing at
@@ -138,6 +139,12 @@ int spec_to_json(const run_spec *s, char *buf, size_t cap) {
   jw_int(&w, "eval_every_steps", s->eval_every_steps);
   jw_int(&w, "eval_test_limit", s->eval_test_limit);
   jw_int(&w, "record_steps", s->record_steps);
+  /* written only under the virtual clock, so real-clock run keys stay as
+   * they were before the clock existed */
+  if (!strcmp(s->clock, "virtual")) {
+    jw_str(&w, "clock", s->clock);
+    jw_str(&w, "step_time", s->step_time);
+  }
   jw_raw(&w, "}");
   return w.overflow ? -1 : (int)w.len;
 }

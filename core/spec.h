@@ -69,6 +69,12 @@ typedef struct {
   long eval_every_steps;      /* 0 = by time only */
   int eval_test_limit;        /* >0: evaluate on the first N test samples */
   int record_steps;           /* 1: one steps row per SGD step */
+
+  /* execution clock (vclock.h) */
+  char clock[16];             /* real | virtual */
+  char step_time[SPEC_STR];   /* virtual: constant:<us> | lognormal:<mean_us>,<cv> */
+  int compute_threads;        /* virtual: real gradient threads, 0 = all cores; not part of
+                                 the JSON or run key (it never changes results) */
 } run_spec;
 
 /* Defaults for every field (paper defaults: momentum lr 0.005 mu 0.5 batch 16,

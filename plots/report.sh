@@ -186,14 +186,14 @@ cat <<EOF
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ccc; padding: .25em .45em; vertical-align: top; text-align: left; }
-th { background: #f2f2f2; } table.claims td:nth-child(4) { white-space: nowrap; font-weight: bold; }
+th { background: #f2f2f2; } table.claims td.v { white-space: nowrap; font-weight: bold; }
 .holds { background: #d9f2d9; } .differs { background: #f9e0c7; } .notrun, .scale { background: #e6e6e6; }
 .missing { background: #fbe3e3; padding: .5em; border: 1px solid #e0a0a0; }
 details pre, pre { background: #f7f7f7; padding: .5em; overflow-x: auto; font-size: 12px; white-space: pre-wrap; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-style: italic; margin: .3em 0; } .small { font-size: 12px; color: #555; }
 p.rule { font-size: 12px; color: #333; margin: .3em 0; }
-@media print { body { max-width: none; font-size: 11px; } figure { break-inside: avoid; } h2 { break-before: auto; } }
+@media print { body { max-width: none; font-size: 11px; } table.claims td.v { white-space: normal; } figure { break-inside: avoid; } h2 { break-before: auto; } }
 </style></head><body>
 <h1>psgd: what the paper and the thesis claim, and what this database says</h1>
 <p class="small">Generated $(e "$now") by plots/report.sh (suite commit $(e "$suite_commit")) from
@@ -235,7 +235,7 @@ for id in $(cat "$tmp/c/order"); do
 EOF
       first=0
     fi
-    echo "<td>$(e "$ours")</td><td class=\"$cls\">$(e "$verdict")</td><td>$(e "$scale")</td><td>$(e "$clock")</td><td>$(e "$runs")</td></tr>"
+    echo "<td>$(e "$ours")</td><td class=\"v $cls\">$(e "$verdict")</td><td>$(e "$scale")</td><td>$(e "$clock")</td><td>$(e "$runs")</td></tr>"
   done < "$tmp/rows"
 done
 echo "</table>"

@@ -123,6 +123,10 @@ echo "# array job $array (3 tasks), merge job $merge"
 script=$(ls merged.db.slurm/tiny/*/array.sh)
 ck script_shebang "$(head -c 2 "$script")" "#!"
 ck script_array "$(grep -c '^#SBATCH --array=0-2$' "$script")" 1
+# while those jobs are queued, the same sweep is not submitted again
+"$PSGD" slurm tiny.cfg --db merged.db --runs-per-task 2 > sub_busy.out 2>&1
+ck busy_refused "$? $(grep -c "still in the queue: .*(jobs $array $merge)" sub_busy.out)" "1 1"
+ck busy_no_scripts "$(ls merged.db.slurm/tiny | wc -l)" 1
 i=0
 until [ "$(squeue -h -j "${array}_1" -o %T 2>/dev/null)" = RUNNING ]; do
   i=$((i + 1)); [ $i -gt 600 ] && break; sleep 0.1

@@ -62,7 +62,7 @@ for n in 1 2 3; do cp "$tmp/new$n.db" "$tmp/db/f$n.db"; done
 plot_all "$tmp/A"
 # B: the same rows in the old layout (the DDL of steps before chunks; the
 # schema version before the chunks' upgrade, 2 -> 3, without what later
-# migrations added: runs.alloc, 3 -> 4)
+# migrations added: runs.alloc, 3 -> 4; runs.clock and runs.step_time, 4 -> 5)
 v=$(q "$tmp/new1.db" "PRAGMA user_version")
 old=2
 for n in 1 2 3; do
@@ -73,6 +73,7 @@ for n in 1 2 3; do
       staleness INTEGER, accepted INTEGER, interval INTEGER, y INTEGER, m INTEGER, loss REAL);
     CREATE INDEX steps_run ON steps(run_id);
     INSERT INTO steps SELECT * FROM t; DROP TABLE step_chunks; ALTER TABLE runs DROP COLUMN alloc;
+    ALTER TABLE runs DROP COLUMN clock; ALTER TABLE runs DROP COLUMN step_time;
     PRAGMA user_version = $old; PRAGMA wal_checkpoint(TRUNCATE);" > /dev/null
 done
 check old_layout "$(q "$tmp/db/f1.db" "SELECT type FROM sqlite_master WHERE name = 'steps'") $(q "$tmp/db/f1.db" "PRAGMA user_version")" "table $old"

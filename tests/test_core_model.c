@@ -353,6 +353,9 @@ static void test_blas_selfcheck(void **state) {
     assert_non_null(strstr(err, "BLAS self-check failed"));
     assert_non_null(strstr(err, "OPENBLAS_CORETYPE"));
     assert_non_null(strstr(err, "OPENBLAS_CORETYPE=Haswell"));
+    /* the advice comes first: it survives the prefixes callers add (file:line,
+     * dataset) within PSGD_ERRLEN */
+    assert_true(strstr(err, "OPENBLAS_CORETYPE=Haswell") - err < 160);
     assert_non_null(strstr(err, "refusing to train"));
     /* no model, so no training, and the same message */
     char err2[PSGD_ERRLEN] = "";

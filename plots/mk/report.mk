@@ -7,5 +7,6 @@
 REPORT_DIR ?= results/report
 
 .PHONY: report
-report:
+# the steps extension: report.sh reads steps through it (sqlite3 .load)
+report: $(STEPS_EXT)
 	sh plots/report.sh --db "$(DB)" --figures $(FIGDIR) --out $(REPORT_DIR)

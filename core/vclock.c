@@ -1,0 +1,396 @@
+/* vclock.c - the virtual-clock driver of the one Alg. 1 step (vclock.h):
+ * an event heap ordered by (time, kind, worker), per-worker step-duration
+ * streams, and a pool of real threads computing the gradients of steps in
+ * flight while the loop goes on. */
+#define _GNU_SOURCE
+#include "vclock.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "step.h"
+
+/* --------------------------------------------------------- the model ---- */
+
+int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen) {
+  if (!s || !*s) s = VCLOCK_DEFAULT_STEP_TIME;
+  memset(m, 0, sizeof *m);
+  char *end;
+  if (!strncmp(s, "constant:", 9)) {
+    errno = 0;
+    double us = strtod(s + 9, &end);
+    if (errno || end == s + 9 || *end || !isfinite(us) || !(us > 0) || us > 1e9)
+      return psgd_err(err, errlen,
+                      "step_time '%s': constant:<us> needs a step time in (0, 1e9] microseconds",
+                      s);
+    m->kind = VCLOCK_CONSTANT;
+    m->mean_us = us;
+    return 0;
+  }
+  if (!strncmp(s, "lognormal:", 10)) {
+    errno = 0;
+    double mean = strtod(s + 10, &end);
+    if (errno || end == s + 10 || *end != ',' || !isfinite(mean) || !(mean > 0) || mean > 1e9)
+      return psgd_err(err, errlen,
+                      "step_time '%s': lognormal:<mean_us>,<cv> needs a mean in (0, 1e9] "
+                      "microseconds, then a comma", s);
+    const char *q = end + 1;
+    double cv = strtod(q, &end);
+    if (errno || end == q || *end || !isfinite(cv) || cv < 0 || cv > 100)
+      return psgd_err(err, errlen,
+                      "step_time '%s': lognormal:<mean_us>,<cv> needs a coefficient of variation "
+                      "in [0, 100]", s);
+    m->kind = VCLOCK_LOGNORMAL;
+    m->mean_us = mean;
+    m->cv = cv;
+    return 0;
+  }
+  return psgd_err(err, errlen,
+                  "step_time '%s': expected constant:<us> or lognormal:<mean_us>,<cv>", s);
+}
+
+int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
+                 char *err, size_t errlen) {
+  if (d && d->own_gate)
+    return psgd_err(err, errlen,
+                    "clock virtual: dispatcher '%s' (its barrier) has no virtual-time form yet; "
+                    "use async or interval, or clock = \"real\"", d->name);
+  if (p && p != &ps_hogwild_ops)
+    return psgd_err(err, errlen,
+                    "clock virtual: param store '%s' has no virtual-time form yet (its lock or "
+                    "CAS would not be modelled); use hogwild, or clock = \"real\"", p->name);
+  if (n_workers < 1 || n_workers > VCLOCK_MAX_WORKERS)
+    return psgd_err(err, errlen, "clock virtual: %d workers (1..%d)", n_workers,
+                    VCLOCK_MAX_WORKERS);
+  vclock_model m;
+  return vclock_model_parse(step_time, &m, err, errlen);
+}
+
+static uint64_t mix64(uint64_t x) {
+  x += UINT64_C(0x9E3779B97F4A7C15);
+  x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return x ^ (x >> 31);
+}
+
+/* uniform in (0, 1) from a worker's stream (splitmix64) */
+static double uniform(uint64_t *s) {
+  *s += UINT64_C(0x9E3779B97F4A7C15);
+  uint64_t z = *s;
+  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+  z ^= z >> 31;
+  return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* One step duration in ns (>= 1). */
+static uint64_t draw_ns(const vclock_model *m, uint64_t *rng) {
+  double us = m->mean_us;
+  if (m->kind == VCLOCK_LOGNORMAL && m->cv > 0) {
+    /* lognormal with mean m and cv: sigma^2 = ln(1 + cv^2), mu = ln m - sigma^2 / 2 */
+    double s2 = log1p(m->cv * m->cv);
+    double mu = log(m->mean_us) - 0.5 * s2;
+    double u1 = uniform(rng), u2 = uniform(rng);
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    us = exp(mu + sqrt(s2) * z);
+  }
+  double ns = us * 1e3;
+  if (!(ns >= 1)) return 1;
+  if (ns > 1e15) return (uint64_t)1e15;
+  return (uint64_t)llround(ns);
+}
+
+/* ------------------------------------------------------------ events ---- */
+
+enum { EV_FINISH = 0, EV_START = 1, EV_MONITOR = 2 };
+
+typedef struct {
+  uint64_t t;
+  int32_t kind, w;
+} vev;
+
+static int ev_before(const vev *a, const vev *b) {
+  if (a->t != b->t) return a->t < b->t;
+  if (a->kind != b->kind) return a->kind < b->kind;
+  return a->w < b->w;
+}
+
+typedef struct {
+  vev *a;
+  int n, cap;
+} heap;
+
+static void heap_push(heap *h, vev e) {
+  PSGD_CHECK(h->n < h->cap);
+  int i = h->n++;
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (!ev_before(&e, &h->a[p])) break;
+    h->a[i] = h->a[p];
+    i = p;
+  }
+  h->a[i] = e;
+}
+
+static vev heap_pop(heap *h) {
+  vev top = h->a[0], last = h->a[--h->n];
+  int i = 0;
+  for (;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    const vev *best = &last;
+    if (l < h->n && ev_before(&h->a[l], best)) m = l, best = &h->a[l];
+    if (r < h->n && ev_before(&h->a[r], best)) m = r;
+    if (m == i) break;
+    h->a[i] = h->a[m];
+    i = m;
+  }
+  if (h->n > 0) h->a[i] = last;
+  return top;
+}
+
+/* -------------------------------------------------------- the pool ------ */
+
+enum { JOB_NONE = 0, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+typedef struct vloop vloop;
+
+typedef struct {
+  vloop *L;
+  int k;          /* compute thread index (0: the event loop itself) */
+  pthread_t th;
+} vthread;
+
+struct vloop {
+  step_run *P;
+  uint64_t now;                /* virtual ns */
+  step_state *st;              /* per worker: the step in flight */
+  /* pool: every field below under mu */
+  pthread_mutex_t mu;
+  pthread_cond_t work_cv, done_cv;
+  int *queue, q_head, q_n, q_cap;
+  int *job;                    /* per worker: JOB_* */
+  int quit;
+  int n_threads;               /* compute threads, the loop's included */
+  void **ws;                   /* per compute thread */
+  vthread *th;
+};
+
+static uint64_t virt_now(void *ctx) { return ((vloop *)ctx)->now; }
+
+/* The gradient of worker w's step in flight, on compute thread k. Reads
+ * the snapshot and writes the gradient buffer of w only: no other thread
+ * touches them until the job is marked done (under mu). */
+static void compute(vloop *L, int k, int w) {
+  const par_problem *pr = L->P->prob;
+  step_state *S = &L->st[w];
+  S->loss = pr->grad(pr->ctx, L->ws[k], S->theta, S->t.i, L->P->w[w].grad);
+}
+
+static int q_pop(vloop *L) {
+  int w = L->queue[L->q_head];
+  L->q_head = (L->q_head + 1) % L->q_cap;
+  L->q_n--;
+  L->job[w] = JOB_RUNNING;
+  return w;
+}
+
+static void *pool_main(void *arg) {
+  vthread *T = arg;
+  vloop *L = T->L;
+  PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+  for (;;) {
+    while (!L->quit && L->q_n == 0) PSGD_CHECK(pthread_cond_wait(&L->work_cv, &L->mu) == 0);
+    if (L->q_n == 0) break; /* quit */
+    int w = q_pop(L);
+    PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
+    compute(L, T->k, w);
+    PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+    L->job[w] = JOB_DONE;
+    PSGD_CHECK(pthread_cond_broadcast(&L->done_cv) == 0);
+  }
+  PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
+  return NULL;
+}
+
+static void submit(vloop *L, int w) {
+  PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+  PSGD_CHECK(L->q_n < L->q_cap && L->job[w] == JOB_NONE);
+  L->queue[(L->q_head + L->q_n) % L->q_cap] = w;
+  L->q_n++;
+  L->job[w] = JOB_QUEUED;
+  PSGD_CHECK(pthread_cond_signal(&L->work_cv) == 0);
+  PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
+}
+
+/* Until worker w's gradient is there; meanwhile the loop computes queued
+ * gradients itself (the oldest first) rather than wait idle. */
+static void await(vloop *L, int w) {
+  PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+  while (L->job[w] != JOB_DONE) {
+    if (L->q_n > 0) {
+      int x = q_pop(L);
+      PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
+      compute(L, 0, x);
+      PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+      L->job[x] = JOB_DONE;
+      continue;
+    }
+    PSGD_CHECK(pthread_cond_wait(&L->done_cv, &L->mu) == 0);
+  }
+  L->job[w] = JOB_NONE;
+  PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
+}
+
+/* -------------------------------------------------------------- run ----- */
+
+int vclock_run(const par_problem *pr, const par_config *c, par_result *res, float *theta_out,
+               char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  vclock_model model;
+  if (vclock_check(c->disp, c->store, c->n_workers, c->step_time, err, errlen)) return -1;
+  if (vclock_model_parse(c->step_time, &model, err, errlen)) return -1;
+  const int nw = c->n_workers;
+  int nt = c->compute_threads > 0 ? c->compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (nt < 1) nt = 1;
+  if (nt > 1024) nt = 1024;
+
+  int rc = -1, have_sync = 0, n_pool = 0;
+  vloop L;
+  memset(&L, 0, sizeof L);
+  heap H = {NULL, 0, 0};
+  uint64_t *rng = NULL;
+  uint8_t *parked = NULL;
+  if (step_run_create(&L.P, pr, c, err, errlen)) return -1;
+  step_run *P = L.P;
+  P->now = virt_now;
+  P->clock_ctx = &L;
+  P->virtual_clock = 1;
+  P->t0 = 0;
+
+  L.n_threads = nt;
+  L.q_cap = nw;
+  H.cap = nw + 2;
+  L.st = calloc((size_t)nw, sizeof *L.st);
+  L.queue = calloc((size_t)nw, sizeof *L.queue);
+  L.job = calloc((size_t)nw, sizeof *L.job);
+  L.ws = calloc((size_t)nt, sizeof *L.ws);
+  L.th = calloc((size_t)nt, sizeof *L.th);
+  H.a = calloc((size_t)H.cap, sizeof *H.a);
+  rng = calloc((size_t)nw, sizeof *rng);
+  parked = calloc((size_t)nw, 1);
+  if (!L.st || !L.queue || !L.job || !L.ws || !L.th || !H.a || !rng || !parked) {
+    psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
+    goto out;
+  }
+  for (int i = 0; i < nw; i++) {
+    step_worker *W = &P->w[i];
+    W->local = psgd_calloc(pr->d * sizeof(float));
+    W->grad = psgd_calloc(pr->d * sizeof(float));
+    if (!W->local || !W->grad) {
+      psgd_err(err, errlen, "clock virtual: out of memory for worker %d of %d (d = %zu)", i, nw,
+               pr->d);
+      goto out;
+    }
+    rng[i] = mix64(c->seed ^ mix64(UINT64_C(0x7663) + (uint64_t)i));
+  }
+  for (int k = 0; k < nt; k++) {
+    if (pr->ws_create && !(L.ws[k] = pr->ws_create(pr->ctx, k))) {
+      psgd_err(err, errlen, "clock virtual: workspace allocation failed (compute thread %d)", k);
+      goto out;
+    }
+  }
+  if (pthread_mutex_init(&L.mu, NULL) || pthread_cond_init(&L.work_cv, NULL) ||
+      pthread_cond_init(&L.done_cv, NULL)) {
+    psgd_err(err, errlen, "clock virtual: mutex or condition variable init failed");
+    goto out;
+  }
+  have_sync = 1;
+  for (int k = 1; k < nt; k++) {
+    L.th[k] = (vthread){&L, k, 0};
+    int e = pthread_create(&L.th[k].th, NULL, pool_main, &L.th[k]);
+    if (e) {
+      psgd_err(err, errlen, "clock virtual: could not start compute thread %d of %d: %s", k, nt,
+               strerror(e));
+      goto out;
+    }
+    n_pool++;
+  }
+  res->t0_ns = psgd_now_ns();
+
+  /* workers enter one after another over the first mean step time */
+  const uint64_t mean_ns = (uint64_t)llround(model.mean_us * 1e3);
+  int m_seen = disp_m(P->d);
+  for (int w = 0; w < nw; w++) {
+    uint64_t t = w < m_seen ? (uint64_t)((double)mean_ns * w / m_seen) : 0;
+    heap_push(&H, (vev){t, EV_START, w});
+  }
+  step_monitor M;
+  step_monitor_init(P, &M);
+  heap_push(&H, (vev){step_monitor_wake(&M, 0), EV_MONITOR, -1});
+
+  while (H.n > 0) {
+    vev e = heap_pop(&H);
+    L.now = e.t;
+    if (e.kind == EV_FINISH) {
+      step_worker *W = &P->w[e.w];
+      await(&L, e.w);
+      step_end(P, W, &L.st[e.w]);
+      if (!step_running(P)) continue; /* the steps in flight still finish */
+      int m = disp_m(P->d);
+      if (m > m_seen) /* a controller raised m: the parked workers below it start now */
+        for (int w = 0; w < m; w++)
+          if (parked[w]) {
+            parked[w] = 0;
+            heap_push(&H, (vev){L.now, EV_START, w});
+          }
+      m_seen = m;
+      heap_push(&H, (vev){L.now, EV_START, e.w});
+    } else if (e.kind == EV_START) {
+      if (!step_running(P)) continue;
+      if (e.w >= disp_m(P->d)) { /* the gate of disp.c: w >= m may not start */
+        parked[e.w] = 1;
+        continue;
+      }
+      step_worker *W = &P->w[e.w];
+      if (!step_begin(P, W, &L.st[e.w])) continue;
+      submit(&L, e.w);
+      heap_push(&H, (vev){L.now + draw_ns(&model, &rng[e.w]), EV_FINISH, e.w});
+    } else {
+      if (!step_running(P)) continue;
+      step_monitor_tick(P, &M, L.now);
+      if (step_running(P)) heap_push(&H, (vev){step_monitor_wake(&M, L.now), EV_MONITOR, -1});
+    }
+  }
+  step_stop(P, RUN_OK); /* a run that ran out of events ends ok */
+  if (step_run_result(P, L.now, res, theta_out, err, errlen)) goto out;
+  rc = 0;
+out:
+  if (have_sync) {
+    PSGD_CHECK(pthread_mutex_lock(&L.mu) == 0);
+    L.quit = 1;
+    PSGD_CHECK(pthread_cond_broadcast(&L.work_cv) == 0);
+    PSGD_CHECK(pthread_mutex_unlock(&L.mu) == 0);
+    for (int k = 1; k <= n_pool; k++) PSGD_CHECK(pthread_join(L.th[k].th, NULL) == 0);
+    pthread_cond_destroy(&L.done_cv);
+    pthread_cond_destroy(&L.work_cv);
+    pthread_mutex_destroy(&L.mu);
+  }
+  for (int k = 0; L.ws && k < nt; k++)
+    if (L.ws[k] && pr->ws_free) pr->ws_free(pr->ctx, L.ws[k]);
+  free(L.ws);
+  free(L.th);
+  free(L.st);
+  free(L.queue);
+  free(L.job);
+  free(H.a);
+  free(rng);
+  free(parked);
+  step_run_free(P);
+  return rc;
+}

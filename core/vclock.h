@@ -1,0 +1,74 @@
+/* vclock.h - the virtual execution clock: m virtual workers run the one
+ * Alg. 1 step of step.h (the same dispatcher, param store and controller
+ * code as the threaded engine) under a discrete-event loop in virtual time,
+ * so a machine with few cores can show what m cores would do, the same way
+ * every time.
+ *
+ * Events. A step of worker w is two events: its start (try_start, theta
+ * read: step_begin) and its finish (finish, apply, done, controllers,
+ * record: step_end) one step duration later. Events are processed in the
+ * order (time, kind, worker) with kind finish < start < monitor: at equal
+ * times every apply lands before any read, so a read sees exactly the
+ * updates applied up to and including its instant, and a worker's next step
+ * starts right after its own finish. An apply is one instant: no torn
+ * reads, no interleaved updates (HOGWILD!'s inconsistency is not modelled).
+ * The monitor (stop conditions, evaluation points) polls every 10 ms of
+ * virtual time, at evaluation times and at the time limit.
+ *
+ * Start. Worker w < m enters at w * mean / m (mean = the model's mean step
+ * duration), as threads that start one after another would; workers
+ * w >= m wait until a controller raises m.
+ *
+ * Step durations come from the step-time model, drawn per worker from its
+ * own random stream (seeded by the run's seed and w), never from real
+ * compute time:
+ *   "constant:<us>"              every step takes <us> microseconds
+ *   "lognormal:<mean_us>,<cv>"   lognormal with that mean and coefficient
+ *                                of variation (cv = stddev / mean, >= 0)
+ *
+ * Gradients are real: at a start event the loop takes the snapshot of
+ * theta (the store's read) and queues gradient(snapshot, GETBATCH(i)) to a
+ * pool of real threads while it goes on with later events; at the finish
+ * event it waits for (or itself computes) that gradient. The order of events
+ * is a pure function of the config and the seed, so step, eval and event
+ * records are identical whatever the number of compute threads and the
+ * machine's load.
+ *
+ * Representable: dispatchers async and interval (gate for w >= m as a
+ * parked worker), store hogwild, the controllers. Others are refused by
+ * vclock_check with a message saying so. Times in the result (wall_s, step,
+ * eval and event t_ns) are virtual. */
+#ifndef PSGD_VCLOCK_H
+#define PSGD_VCLOCK_H
+
+#include <stddef.h>
+
+#include "par.h"
+
+#define VCLOCK_MAX_WORKERS 4096
+#define VCLOCK_DEFAULT_STEP_TIME "constant:1000"
+
+typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL } vclock_kind;
+
+typedef struct {
+  vclock_kind kind;
+  double mean_us;     /* > 0 */
+  double cv;          /* lognormal: >= 0 */
+} vclock_model;
+
+/* Parses a step-time model string (NULL or "": the default). 0, or -1 with
+ * err saying what is wrong with it. */
+int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen);
+
+/* 0 if the dispatcher, store, worker count and step time can run under the
+ * virtual clock; -1 with err naming what cannot be represented. */
+int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
+                 char *err, size_t errlen);
+
+/* par_run under the virtual clock (par_run calls it for PAR_CLOCK_VIRTUAL).
+ * Same contract as par_run; c->on_thread is not called (virtual workers
+ * have no thread: pu -1, unbound). */
+int vclock_run(const par_problem *p, const par_config *c, par_result *res, float *theta_out,
+               char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,316 @@
+/* test_vclock.c - the virtual execution clock (vclock.h):
+ *   - m = 1 under the virtual clock is sequential SGD bit for bit (engine
+ *     against core's sequential trainer), async and interval
+ *   - analytic staleness with constant step times: Async at m = 64 has
+ *     tau = 63 for every accepted step after the first round; interval with
+ *     y <= m gives the k-th accepted step of every interval tau = k - 1
+ *   - determinism: the same step, eval and event records with 1, 2 and 3
+ *     compute threads (lognormal step times, interval with y-decay), and
+ *     different ones for another seed (the check can fail)
+ *   - the refusals: stores and dispatchers without a virtual-time form,
+ *     malformed step-time models. */
+#include "test_engine_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ctl.h"
+#include "engine.h"
+#include "spec.h"
+#include "train_seq.h"
+#include "vclock.h"
+
+static int cmp_finish(const void *a, const void *b) {
+  const step_rec *x = a, *y = b;
+  return x->finish < y->finish ? -1 : x->finish > y->finish;
+}
+
+typedef struct {
+  par_result res;
+  steps s;
+  int rc;
+  char err[PSGD_ERRLEN];
+} vout;
+
+/* par_run under the virtual clock on the quadratic problem; the records
+ * sorted by finish order. */
+static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, uint64_t max_steps,
+                        const char *step_time, int compute_threads, uint64_t seed, vout *o) {
+  quad q;
+  quad_init(&q, 48, 3);
+  par_problem p = quad_problem(&q);
+  par_config c;
+  par_config_default(&c);
+  c.disp = dop;
+  c.store = &ps_hogwild_ops;
+  c.ctl_y = cy;
+  c.decay_k = 50;
+  c.n_workers = m;
+  c.m0 = m;
+  c.y0 = y;
+  c.opt.kind = OPTIM_MOMENTUM;
+  c.opt.lr = 0.01f;
+  c.opt.momentum = 0.5f;
+  c.max_steps = max_steps;
+  c.seed = seed;
+  c.clock = PAR_CLOCK_VIRTUAL;
+  c.step_time = step_time;
+  c.compute_threads = compute_threads;
+  c.eval_every_s = 0.003; /* virtual seconds */
+  memset(o, 0, sizeof *o);
+  steplog *l = steplog_create(1, max_steps * 3, o->err, sizeof o->err);
+  assert_non_null(l);
+  c.log = l;
+  o->rc = par_run(&p, &c, &o->res, NULL, o->err, sizeof o->err);
+  if (o->rc) fprintf(stderr, "par_run: %s\n", o->err);
+  steps_collect(l, &o->s);
+  steplog_free(l);
+  quad_free(&q);
+  qsort(o->s.v, o->s.n, sizeof *o->s.v, cmp_finish);
+}
+
+static void vout_free(vout *o) {
+  par_result_free(&o->res);
+  free(o->s.v);
+}
+
+/* ------------------------------------------------------ m = 1 oracle ---- */
+
+static void test_m1_equals_sequential(void **state) {
+  (void)state;
+  static const char *const opts[] = {"momentum", "sgd", "mindthestep"};
+  static const char *const disps[] = {"async", "interval"};
+  for (int oi = 0; oi < 3; oi++) {
+    run_spec s;
+    spec_default(&s);
+    snprintf(s.dataset, sizeof s.dataset, "synthetic");
+    s.n_hidden = 1;
+    s.hidden[0] = 32;
+    s.batch = 16;
+    s.lr = 0.05;
+    s.stop_epochs = 2;
+    snprintf(s.optimizer, sizeof s.optimizer, "%s", opts[oi]);
+    run_result seq;
+    char err[PSGD_ERRLEN];
+    assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
+    for (int di = 0; di < 2; di++) {
+      run_spec p = s;
+      snprintf(p.algorithm, sizeof p.algorithm, "%s", disps[di]);
+      snprintf(p.dispatcher, sizeof p.dispatcher, "%s", disps[di]);
+      snprintf(p.clock, sizeof p.clock, "virtual");
+      snprintf(p.step_time, sizeof p.step_time, "lognormal:300,0.5");
+      p.threads = 1;
+      p.y0 = 2;
+      p.eval_every_s = 0.01;
+      run_result r;
+      int rc = engine_run(&p, NULL, &r, err, sizeof err);
+      if (rc) fprintf(stderr, "%s\n", err);
+      assert_int_equal(rc, 0);
+      if (memcmp(&r.final_test_loss, &seq.final_test_loss, sizeof(double)))
+        fprintf(stderr, "%s (%s): test loss %.17g vs sequential %.17g\n", disps[di], opts[oi],
+                r.final_test_loss, seq.final_test_loss);
+      assert_memory_equal(&r.final_test_loss, &seq.final_test_loss, sizeof(double));
+      assert_memory_equal(&r.final_test_acc, &seq.final_test_acc, sizeof(double));
+      assert_int_equal(r.steps_accepted, seq.steps_accepted);
+      assert_int_equal(r.steps_started, seq.steps_accepted);
+      assert_int_equal(r.status, RUN_OK);
+    }
+  }
+}
+
+/* ------------------------------------------------ analytic staleness ---- */
+
+static void test_async_m64_tau63(void **state) {
+  (void)state;
+  const int m = 64;
+  const uint64_t T = 1000000; /* constant:1000 us */
+  vout o;
+  run_virtual(&disp_async_ops, NULL, m, 1, 20 * m, "constant:1000", 2, 1, &o);
+  assert_int_equal(o.rc, 0);
+  size_t steady = 0, first = 0;
+  for (size_t k = 0; k < o.s.n; k++) {
+    const step_rec *r = &o.s.v[k];
+    assert_true(r->accepted);
+    assert_int_equal(r->t_end_ns - r->t_start_ns, T);
+    if (r->t_start_ns < T) {
+      /* the first round: worker w entered at w T / m, after w others read */
+      assert_int_equal(r->staleness, r->worker);
+      first++;
+      continue;
+    }
+    if (r->staleness != m - 1)
+      fprintf(stderr, "step %llu worker %d t %llu: tau %lld\n", (unsigned long long)r->step,
+              r->worker, (unsigned long long)r->t_start_ns, (long long)r->staleness);
+    assert_int_equal(r->staleness, m - 1);
+    steady++;
+  }
+  assert_int_equal(first, (size_t)m);
+  assert_true(steady >= 18u * m);
+  vout_free(&o);
+}
+
+static void test_interval_tau_k_minus_1(void **state) {
+  (void)state;
+  static const struct {
+    int m;
+    long y;
+  } cases[] = {{64, 64}, {64, 16}, {64, 5}, {64, 1}, {8, 3}, {2, 2}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    const int m = cases[ci].m;
+    const long y = cases[ci].y;
+    vout o;
+    run_virtual(&disp_interval_ops, NULL, m, y, 40 * (uint64_t)m, "constant:250", 1, 1, &o);
+    assert_int_equal(o.rc, 0);
+    uint64_t cur = UINT64_MAX, k = 0, intervals = 0, accepted = 0;
+    for (size_t j = 0; j < o.s.n; j++) {
+      const step_rec *r = &o.s.v[j];
+      if (!r->accepted) continue;
+      if (r->interval != cur) {
+        assert_true(cur == UINT64_MAX || r->interval == cur + 1);
+        assert_true(cur == UINT64_MAX || k == (uint64_t)y); /* the previous one was full */
+        cur = r->interval;
+        k = 0;
+        intervals++;
+      }
+      k++;
+      accepted++;
+      if (r->staleness != (int64_t)(k - 1))
+        fprintf(stderr, "m %d y %ld interval %llu: accepted step %llu has tau %lld\n", m, y,
+                (unsigned long long)cur, (unsigned long long)k, (long long)r->staleness);
+      assert_int_equal(r->staleness, (int64_t)(k - 1));
+    }
+    assert_true(accepted >= 40u * (uint64_t)m);
+    assert_true(intervals >= accepted / (uint64_t)y);
+    vout_free(&o);
+  }
+}
+
+/* ------------------------------------------------------- determinism ---- */
+
+static int same_steps(const steps *a, const steps *b) {
+  if (a->n != b->n) return 0;
+  for (size_t i = 0; i < a->n; i++) {
+    const step_rec *x = &a->v[i], *y = &b->v[i];
+    if (x->step != y->step || x->finish != y->finish || x->t_start_ns != y->t_start_ns ||
+        x->t_end_ns != y->t_end_ns || x->version_read != y->version_read ||
+        x->version_apply != y->version_apply || x->interval != y->interval ||
+        x->staleness != y->staleness || memcmp(&x->loss, &y->loss, sizeof x->loss) ||
+        x->worker != y->worker || x->pu != y->pu || x->y != y->y || x->m != y->m ||
+        x->accepted != y->accepted)
+      return 0;
+  }
+  return 1;
+}
+
+static int same_result(const par_result *a, const par_result *b) {
+  if (a->n_snaps != b->n_snaps || a->n_events != b->n_events || a->wall_s != b->wall_s ||
+      a->steps_started != b->steps_started || a->steps_accepted != b->steps_accepted ||
+      a->steps_rejected != b->steps_rejected)
+    return 0;
+  for (int i = 0; i < a->n_snaps; i++) {
+    if (memcmp(&a->snaps[i].e, &b->snaps[i].e, sizeof a->snaps[i].e)) return 0;
+    if (!a->snaps[i].theta != !b->snaps[i].theta) return 0;
+    if (a->snaps[i].theta && memcmp(a->snaps[i].theta, b->snaps[i].theta, 48 * sizeof(float)))
+      return 0;
+  }
+  for (int i = 0; i < a->n_events; i++)
+    if (memcmp(&a->events[i], &b->events[i], sizeof a->events[i])) return 0;
+  return 1;
+}
+
+static void test_same_rows_any_compute_threads(void **state) {
+  (void)state;
+  vout ref, other;
+  run_virtual(&disp_interval_ops, &ctl_decay_ops, 32, 8, 3000, "lognormal:400,0.6", 1, 5, &ref);
+  assert_int_equal(ref.rc, 0);
+  assert_true(ref.res.steps_rejected > 0);
+  assert_true(ref.res.n_events > 0); /* y-decay's y changes */
+  assert_true(ref.res.n_snaps > 2);
+  for (int ct = 2; ct <= 3; ct++) {
+    run_virtual(&disp_interval_ops, &ctl_decay_ops, 32, 8, 3000, "lognormal:400,0.6", ct, 5,
+                &other);
+    assert_int_equal(other.rc, 0);
+    assert_true(same_steps(&ref.s, &other.s));
+    assert_true(same_result(&ref.res, &other.res));
+    vout_free(&other);
+  }
+  /* another seed draws other durations: the comparison can tell */
+  run_virtual(&disp_interval_ops, &ctl_decay_ops, 32, 8, 3000, "lognormal:400,0.6", 2, 6, &other);
+  assert_int_equal(other.rc, 0);
+  assert_false(same_steps(&ref.s, &other.s));
+  vout_free(&other);
+  vout_free(&ref);
+}
+
+/* ---------------------------------------------------------- refusals ---- */
+
+static void test_refusals(void **state) {
+  (void)state;
+  char err[PSGD_ERRLEN];
+  vclock_model mo;
+  assert_int_equal(vclock_model_parse("constant:12.5", &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_CONSTANT);
+  assert_true(mo.mean_us == 12.5);
+  assert_int_equal(vclock_model_parse("lognormal:100,0.25", &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_LOGNORMAL);
+  assert_true(mo.cv == 0.25);
+  static const char *const bad[] = {"constant:", "constant:0", "constant:-3", "constant:1x",
+                                    "lognormal:100", "lognormal:100,", "lognormal:0,1",
+                                    "lognormal:100,-1", "uniform:3", "measured"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    assert_int_equal(vclock_model_parse(bad[i], &mo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "step_time"));
+  }
+  assert_int_equal(vclock_check(&disp_sync_ops, &ps_hogwild_ops, 4, NULL, err, sizeof err), -1);
+  assert_non_null(strstr(err, "sync"));
+  for (int i = 0; i < PS_COUNT; i++) {
+    int rc = vclock_check(&disp_async_ops, ps_registry[i], 4, NULL, err, sizeof err);
+    assert_int_equal(rc, ps_registry[i] == &ps_hogwild_ops ? 0 : -1);
+  }
+  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, VCLOCK_MAX_WORKERS, NULL, err,
+                                sizeof err),
+                   0);
+  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, VCLOCK_MAX_WORKERS + 1, NULL,
+                                err, sizeof err),
+                   -1);
+  /* the engine refuses the same at resolution */
+  run_spec s;
+  spec_default(&s);
+  snprintf(s.clock, sizeof s.clock, "virtual");
+  snprintf(s.store, sizeof s.store, "mutex");
+  engine_algo a;
+  assert_int_equal(engine_resolve(&s, &a, err, sizeof err), -1);
+  assert_non_null(strstr(err, "mutex"));
+}
+
+/* 4096 virtual workers run (and the clock says so in the step records). */
+static void test_4096_workers(void **state) {
+  (void)state;
+  vout o;
+  run_virtual(&disp_async_ops, NULL, VCLOCK_MAX_WORKERS, 1, 3 * VCLOCK_MAX_WORKERS,
+              "constant:100", 0, 1, &o);
+  assert_int_equal(o.rc, 0);
+  assert_true(o.res.steps_accepted >= 3u * VCLOCK_MAX_WORKERS);
+  int64_t max_tau = 0;
+  for (size_t i = 0; i < o.s.n; i++) {
+    if (o.s.v[i].staleness > max_tau) max_tau = o.s.v[i].staleness;
+    assert_int_equal(o.s.v[i].pu, -1);
+  }
+  assert_int_equal(max_tau, VCLOCK_MAX_WORKERS - 1);
+  vout_free(&o);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_async_m64_tau63),
+      cmocka_unit_test(test_interval_tau_k_minus_1),
+      cmocka_unit_test(test_same_rows_any_compute_threads),
+      cmocka_unit_test(test_4096_workers),
+      cmocka_unit_test(test_m1_equals_sequential),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
