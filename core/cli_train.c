@@ -409,7 +409,8 @@ static const flag flags[] = {
     {"--clock", "NAME", f_clock,
      "real (default) | virtual: simulate M cores in virtual time (same results every time)", 1},
     {"--step-time", "MODEL", f_step_time,
-     "virtual: constant:<us> | lognormal:<mean_us>,<cv> (default " VCLOCK_DEFAULT_STEP_TIME ")",
+     "virtual: measured | constant:<us> | lognormal:<mean_us>,<cv> (default "
+     VCLOCK_DEFAULT_STEP_TIME ")",
      1},
     {"--compute-threads", "N", f_compute_threads,
      "virtual: real gradient threads (default 0 = all cores; never changes results)", 1},

@@ -9,10 +9,12 @@
 
 #include "common.h"
 
-const ctl_ops *const ctl_registry[CTL_COUNT] = {&ctl_const_ops, &ctl_decay_ops, &ctl_probing_ops,
-                                                &ctl_elastic_ops};
+/* Unsized on purpose: the static_assert then fails when CTL_COUNT and the
+ * entries disagree (a sized array would pad a missing entry with NULL). */
+const ctl_ops *const ctl_registry[] = {&ctl_const_ops, &ctl_decay_ops, &ctl_probing_ops,
+                                       &ctl_elastic_ops};
 static_assert(sizeof ctl_registry / sizeof ctl_registry[0] == CTL_COUNT,
-              "one registry entry per controller");
+              "CTL_COUNT must equal the number of registry entries");
 
 struct ctl {
   const ctl_ops *ops;

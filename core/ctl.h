@@ -67,7 +67,7 @@ typedef struct ctl_ops {
 } ctl_ops;
 
 #define CTL_COUNT 4
-extern const ctl_ops *const ctl_registry[CTL_COUNT];
+extern const ctl_ops *const ctl_registry[];
 const ctl_ops *ctl_find(const char *name);
 void ctl_names(char *buf, size_t cap);
 

@@ -14,10 +14,11 @@
 
 #include "common.h"
 
-const disp_ops *const disp_registry[DISP_COUNT] = {&disp_async_ops, &disp_interval_ops,
-                                                   &disp_sync_ops};
+/* Unsized on purpose: the static_assert then fails when DISP_COUNT and the
+ * entries disagree (a sized array would pad a missing entry with NULL). */
+const disp_ops *const disp_registry[] = {&disp_async_ops, &disp_interval_ops, &disp_sync_ops};
 static_assert(sizeof disp_registry / sizeof disp_registry[0] == DISP_COUNT,
-              "one registry entry per dispatcher");
+              "DISP_COUNT must equal the number of registry entries");
 
 struct disp {
   const disp_ops *ops;

@@ -83,7 +83,7 @@ typedef struct disp_ops {
 
 /* The registry: every dispatcher, in a fixed order. */
 #define DISP_COUNT 3
-extern const disp_ops *const disp_registry[DISP_COUNT];
+extern const disp_ops *const disp_registry[];
 /* NULL if unknown. */
 const disp_ops *disp_find(const char *name);
 /* "async | interval | sync" into buf (for messages and usage). */

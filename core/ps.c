@@ -22,10 +22,12 @@
 #define BO_INIT PS_BACKOFF_INIT
 #define BO_MAX PS_BACKOFF_MAX
 
-const ps_ops *const ps_registry[PS_COUNT] = {&ps_hogwild_ops, &ps_mutex_ops, &ps_rwlock_ops,
-                                             &ps_leashed_ops};
+/* Unsized on purpose: the static_assert then fails when PS_COUNT and the
+ * entries disagree (a sized array would pad a missing entry with NULL). */
+const ps_ops *const ps_registry[] = {&ps_hogwild_ops, &ps_mutex_ops, &ps_rwlock_ops,
+                                     &ps_leashed_ops};
 static_assert(sizeof ps_registry / sizeof ps_registry[0] == PS_COUNT,
-              "one registry entry per param store");
+              "PS_COUNT must equal the number of registry entries");
 
 static const char *const backoff_names[] = {"none", "linear", "exponential", "random"};
 static_assert(sizeof backoff_names / sizeof backoff_names[0] == PS_BACKOFF_COUNT,

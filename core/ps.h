@@ -90,7 +90,7 @@ typedef struct ps_ops {
 } ps_ops;
 
 #define PS_COUNT 4
-extern const ps_ops *const ps_registry[PS_COUNT];
+extern const ps_ops *const ps_registry[];
 const ps_ops *ps_find(const char *name);
 void ps_names(char *buf, size_t cap);
 

@@ -51,8 +51,13 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
     m->cv = cv;
     return 0;
   }
+  if (!strcmp(s, "measured")) {
+    m->kind = VCLOCK_MEASURED;
+    return 0;
+  }
   return psgd_err(err, errlen,
-                  "step_time '%s': expected constant:<us> or lognormal:<mean_us>,<cv>", s);
+                  "step_time '%s': expected measured, constant:<us> or lognormal:<mean_us>,<cv>",
+                  s);
 }
 
 int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
@@ -89,21 +94,84 @@ static double uniform(uint64_t *s) {
   return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
 }
 
+/* lognormal with mean m and cv: sigma^2 = ln(1 + cv^2), mu = ln m - sigma^2 / 2 */
+static double lognormal(double mean, double cv, uint64_t *rng) {
+  if (!(cv > 0)) return mean;
+  double s2 = log1p(cv * cv);
+  double mu = log(mean) - 0.5 * s2;
+  double u1 = uniform(rng), u2 = uniform(rng);
+  double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+  return exp(mu + sqrt(s2) * z);
+}
+
 /* One step duration in ns (>= 1). */
 static uint64_t draw_ns(const vclock_model *m, uint64_t *rng) {
   double us = m->mean_us;
-  if (m->kind == VCLOCK_LOGNORMAL && m->cv > 0) {
-    /* lognormal with mean m and cv: sigma^2 = ln(1 + cv^2), mu = ln m - sigma^2 / 2 */
-    double s2 = log1p(m->cv * m->cv);
-    double mu = log(m->mean_us) - 0.5 * s2;
-    double u1 = uniform(rng), u2 = uniform(rng);
-    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-    us = exp(mu + sqrt(s2) * z);
-  }
+  if (m->kind == VCLOCK_LOGNORMAL) us = lognormal(m->mean_us, m->cv, rng);
+  else if (m->kind == VCLOCK_MEASURED) us = m->mem_us + lognormal(m->grad_us, m->cv, rng);
   double ns = us * 1e3;
   if (!(ns >= 1)) return 1;
   if (ns > 1e15) return (uint64_t)1e15;
   return (uint64_t)llround(ns);
+}
+
+/* mean and standard deviation of n samples */
+static void mean_sd(const double *x, int n, double *mean, double *sd) {
+  double s = 0, q = 0;
+  for (int i = 0; i < n; i++) s += x[i];
+  *mean = s / n;
+  for (int i = 0; i < n; i++) q += (x[i] - *mean) * (x[i] - *mean);
+  *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+#define CAL_N 31
+
+int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m,
+                     vclock_model *mo, char *err, size_t errlen) {
+  const size_t d = pr->d;
+  float *th = psgd_alloc(d * sizeof *th), *loc = psgd_alloc(d * sizeof *loc);
+  float *g = psgd_calloc(d * sizeof *g), *v = psgd_calloc(d * sizeof *v);
+  if (!th || !loc || !g || !v) {
+    psgd_free(th);
+    psgd_free(loc);
+    psgd_free(g);
+    psgd_free(v);
+    return psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
+  }
+  memcpy(th, pr->theta0, d * sizeof *th);
+  double tc[CAL_N], tg[CAL_N], ta[CAL_N];
+  /* three rounds of warm-up (page faults, caches, BLAS), then the samples */
+  for (int i = -3; i < CAL_N; i++) {
+    uint64_t t0 = psgd_now_ns();
+    memcpy(loc, th, d * sizeof *loc);
+    uint64_t t1 = psgd_now_ns();
+    pr->grad(pr->ctx, ws, loc, (uint64_t)(i + 3), g);
+    uint64_t t2 = psgd_now_ns();
+    ps_update(o, loc, v, g, d, 0); /* on the copy: theta0 stays as it was */
+    uint64_t t3 = psgd_now_ns();
+    if (i < 0) continue;
+    tc[i] = (double)(t1 - t0) * 1e-3;
+    tg[i] = (double)(t2 - t1) * 1e-3;
+    ta[i] = (double)(t3 - t2) * 1e-3;
+  }
+  psgd_free(th);
+  psgd_free(loc);
+  psgd_free(g);
+  psgd_free(v);
+  mo->kind = VCLOCK_MEASURED;
+  mean_sd(tc, CAL_N, &mo->copy_us, &mo->copy_sd);
+  mean_sd(tg, CAL_N, &mo->grad_us, &mo->grad_sd);
+  mean_sd(ta, CAL_N, &mo->apply_us, &mo->apply_sd);
+  if (!(mo->grad_us > 0.001)) mo->grad_us = 0.001;
+  mo->cv = mo->grad_sd / mo->grad_us;
+  const int mom = o->momentum > 0 && o->kind != OPTIM_SGD;
+  mo->bytes = 4.0 * (double)d * (2 + 3 + (mom ? 2 : 0));
+  /* a step cycle moves `bytes`; m of them share the reference bandwidth */
+  double floor_us = (double)m * mo->bytes / (VCLOCK_REF_BANDWIDTH_GBS * 1e3) - mo->grad_us;
+  mo->mem_us = mo->copy_us + mo->apply_us;
+  if (floor_us > mo->mem_us) mo->mem_us = floor_us;
+  mo->mean_us = mo->mem_us + mo->grad_us;
+  return 0;
 }
 
 /* ------------------------------------------------------------ events ---- */
@@ -320,6 +388,14 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
       goto out;
     }
     n_pool++;
+  }
+  if (model.kind == VCLOCK_MEASURED) {
+    if (vclock_calibrate(pr, L.ws[0], &c->opt, disp_m(P->d), &model, err, errlen)) goto out;
+    char det[104];
+    snprintf(det, sizeof det, "copy %.2f+-%.2f grad %.1f+-%.1f apply %.2f+-%.2f us; m %d: %.2f",
+             model.copy_us, model.copy_sd, model.grad_us, model.grad_sd, model.apply_us,
+             model.apply_sd, disp_m(P->d), model.mem_us);
+    step_event(P, 0, "step_time", model.mean_us, det);
   }
   res->t0_ns = psgd_now_ns();
 

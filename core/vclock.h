@@ -25,6 +25,22 @@
  *   "constant:<us>"              every step takes <us> microseconds
  *   "lognormal:<mean_us>,<cv>"   lognormal with that mean and coefficient
  *                                of variation (cv = stddev / mean, >= 0)
+ *   "measured" (default)         calibrated at the run's start on this
+ *                                machine, one thread: copy of theta, the
+ *                                gradient of this model and batch, the apply
+ *                                (means and spreads recorded as the event
+ *                                "step_time"); a step = copy(m) +
+ *                                lognormal(gradient mean, cv) + apply(m)
+ * Bandwidth model (measured only): copy and apply move d floats each (8d
+ * bytes for the copy, 12d for an SGD apply, 20d with momentum), and the m
+ * cores share the memory bandwidth of the reference machine, the paper's
+ * AMD EPYC 9754 (128 cores, 12 DDR5-4800 channels: 12 x 38.4 = 460.8 GB/s).
+ * A step cycle cannot be shorter than m x bytes / bandwidth, so
+ *   copy(m) + apply(m) = max(copy(1) + apply(1), m x bytes / B - gradient)
+ * (split between them in the measured proportion). Limits: caches, NUMA and
+ * coherence traffic on shared theta are not modelled; the one-thread times
+ * are this machine's, not the reference's. Results under "measured" depend on
+ * the calibration, so they are reproducible only with the same numbers.
  *
  * Gradients are real: at a start event the loop takes the snapshot of
  * theta (the store's read) and queues gradient(snapshot, GETBATCH(i)) to a
@@ -46,19 +62,31 @@
 #include "par.h"
 
 #define VCLOCK_MAX_WORKERS 4096
-#define VCLOCK_DEFAULT_STEP_TIME "constant:1000"
+#define VCLOCK_DEFAULT_STEP_TIME "measured"
+#define VCLOCK_REF_BANDWIDTH_GBS 460.8 /* EPYC 9754: 12 channels DDR5-4800 */
 
-typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL } vclock_kind;
+typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL, VCLOCK_MEASURED } vclock_kind;
 
 typedef struct {
   vclock_kind kind;
-  double mean_us;     /* > 0 */
-  double cv;          /* lognormal: >= 0 */
+  double mean_us;     /* > 0 (measured: after vclock_calibrate) */
+  double cv;          /* lognormal, measured: of the gradient, >= 0 */
+  /* measured: one-thread means and standard deviations (us), bytes moved by
+   * one copy + apply, and copy(m) + apply(m) after the bandwidth model */
+  double copy_us, copy_sd, grad_us, grad_sd, apply_us, apply_sd;
+  double bytes, mem_us;
 } vclock_model;
 
 /* Parses a step-time model string (NULL or "": the default). 0, or -1 with
  * err saying what is wrong with it. */
 int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen);
+
+/* Calibrates a "measured" model on this machine for m workers: times one
+ * thread's copy of d floats, pr->grad on ws (steps 0..), and the update o
+ * (scratch buffers; shared state untouched), then applies the bandwidth
+ * model. 0, or -1 with err (out of memory). */
+int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m,
+                     vclock_model *mo, char *err, size_t errlen);
 
 /* 0 if the dispatcher, store, worker count and step time can run under the
  * virtual clock; -1 with err naming what cannot be represented. */

@@ -100,6 +100,38 @@ static int topo_file_ok(const char *path, long max_bytes, char *err, size_t errl
   return 0;
 }
 
+/* This machine, seen from inside an allocation (a Slurm task, taskset, a
+ * container without a cgroup cpuset): hwloc hides only the CPUs a cgroup
+ * forbids, not those outside the process's affinity mask, so placements could
+ * bind workers outside the allocation. When the calling thread's affinity is a
+ * strict subset of the machine's PUs, the topology is restricted to it (the
+ * recorded XML then shows the allocation). Called before any worker binds:
+ * the calling thread's mask is the process's allocation. */
+static int restrict_to_allowed(hw_topo *t, char *err, size_t errlen) {
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return 0; /* unknown: keep all */
+  hwloc_bitmap_t allowed = hwloc_bitmap_alloc();
+  if (!allowed) return herr(err, errlen, "out of memory for a cpuset");
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &mask)) hwloc_bitmap_set(allowed, (unsigned)c);
+  hwloc_const_bitmap_t all = hwloc_topology_get_topology_cpuset(t->topo);
+  int rc = 0;
+  if (hwloc_bitmap_isincluded(all, allowed)) goto out_with_set; /* nothing hidden */
+  hwloc_bitmap_and(allowed, allowed, all);
+  if (hwloc_bitmap_iszero(allowed)) goto out_with_set; /* mask names no known PU */
+  int n_all = hwloc_bitmap_weight(all), n_allowed = hwloc_bitmap_weight(allowed);
+  if (hwloc_topology_restrict(t->topo, allowed, 0) != 0) {
+    rc = herr(err, errlen, "cannot restrict the topology to the %d allowed CPUs: %s", n_allowed,
+              strerror(errno));
+    goto out_with_set;
+  }
+  snprintf(t->source, sizeof t->source, "this machine (the %d of its %d PUs this process may use)",
+           n_allowed, n_all);
+out_with_set:
+  hwloc_bitmap_free(allowed);
+  return rc;
+}
+
 hw_topo *hw_topo_load(const char *spec, char *err, size_t errlen) {
   hw_topo *t = calloc(1, sizeof *t);
   if (!t) {
@@ -196,6 +228,8 @@ hw_topo *hw_topo_load(const char *spec, char *err, size_t errlen) {
     goto out_with_topo;
   }
   t->thissystem = hwloc_topology_is_thissystem(t->topo) ? 1 : 0;
+  if (t->thissystem && (!spec || !spec[0]) && restrict_to_allowed(t, err, errlen))
+    goto out_with_topo;
   return t;
 out_with_topo:
   hwloc_topology_destroy(t->topo);

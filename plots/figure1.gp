@@ -56,19 +56,24 @@ STEPS = "< ".SQL."\"SELECT worker, t_start_ns / 1e6, t_end_ns / 1e6, accepted, s
 KACC = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND accepted AND interval = ".K)
 KREJ = q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 > ".sprintf("%.6f", K_OPEN).\
          " AND t_end_ns / 1e6 <= ".sprintf("%.6f", K_CLOSE))
-machine = q("SELECT host || ', ' || cpu_model || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RUN)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || ".VST." ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RUN)
 # the key names the rejected marker only when the window draws one (a row of
 # STEPS whose end, where the marker is, lies inside the x range)
 REJ_W = int(q("SELECT count(*) FROM steps WHERE run_id = ".RUN." AND NOT accepted AND t_end_ns / 1e6 >= ".sprintf("%.6f", W0).\
               " AND t_start_ns / 1e6 <= ".sprintf("%.6f", W1)." AND t_end_ns / 1e6 <= ".sprintf("%.6f", W1 + 0.02 * (W1 - W0))))
 REJKEY = REJ_W > 0 ? "keyentry with points pt 2 ps 1.7 lw 3 lc rgb '#d62728' title 'rejected: started before the interval, or interval full'," : ""
-scale = (M >= 32 || q("SELECT dataset FROM runs WHERE run_id = ".RUN) ne "fashion-mnist") ? "paper" : "quick"
+KIND = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated' ELSE 'real' END FROM runs WHERE run_id = ".RUN)
+scale = KIND eq "simulated" ? "quick" : ((M >= 32 || q("SELECT dataset FROM runs WHERE run_id = ".RUN) ne "fashion-mnist") ? "paper" : "quick")
 
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size 1200,520 font "Sans,11"; set output OUT."/figure1.png" }
   else { set terminal pdfcairo size 9in,4in font "Sans,9"; set output OUT."/figure1.pdf" }
-  set title sprintf("Fig. 1: one interval of a real IntAsync run (y = %d, m = %d): interval %d, %s accepted, %s rejected in it\n{/*0.8 %s scale; %s; run %s}", \
-                    Y, M, K, KACC, KREJ, scale, machine, RUN)
+  set title sprintf("Fig. 1: one interval of a %s IntAsync run (y = %d, m = %d): interval %d, %s accepted, %s rejected in it\n{/*0.8 %s scale; %s; run %s}", \
+                    KIND, Y, M, K, KACC, KREJ, scale, machine, RUN)
   set object 1 rect from P_OPEN, graph 0 to K_OPEN, graph 1 behind fc rgb "#eeeeee" fs solid 1.0 noborder
   set object 2 rect from K_OPEN, graph 0 to K_CLOSE, graph 1 behind fc rgb "#cfe3f5" fs solid 1.0 noborder
   set object 3 rect from K_CLOSE, graph 0 to N_CLOSE, graph 1 behind fc rgb "#eeeeee" fs solid 1.0 noborder

@@ -21,14 +21,20 @@ rate(i) = "< ".SQL."\"SELECT r.y0, avg(a.rate) * 100 FROM runs r JOIN v_acceptan
 M = int(q("SELECT max(threads) FROM runs r WHERE ".W))
 MS = q("SELECT group_concat(t) FROM (SELECT DISTINCT threads AS t FROM runs r WHERE ".W." ORDER BY t)")
 YMAX = real(q("SELECT max(y0) FROM runs r WHERE ".W))
-machine = q("SELECT host || ', ' || cpu_model || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1")
-secs = q("SELECT printf('%.1f', avg(wall_s)) FROM runs r WHERE ".W)
-scale = (M >= 32) ? "paper" : "quick"
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated ' || threads || '-core machine, step time ' || ".VST." ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1")
+secs = q("SELECT printf(CASE WHEN max(".VC." = 'virtual') THEN '%.3f' ELSE '%.1f' END, avg(wall_s)) FROM runs r WHERE ".W)
+VIRT = int(q("SELECT count(*) FROM runs r WHERE ".W." AND ".VC." = 'virtual'"))
+scale = VIRT > 0 ? "quick" : (M >= 32) ? "paper" : "quick"
+unit = VIRT > 0 ? "virtual s" : "s"
 
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size 900,600 font "Sans,11"; set output OUT."/figure2.png" }
   else { set terminal pdfcairo size 6.5in,4.3in font "Sans,9"; set output OUT."/figure2.pdf" }
-  set title sprintf("Fig. 2: acceptance rate vs interval size y, m = %s threads\n{/*0.8 %s scale; %s; about %s s per run}", MS, scale, machine, secs)
+  set title sprintf("Fig. 2: acceptance rate vs interval size y, m = %s threads\n{/*0.8 %s scale; %s; about %s %s per run}", MS, scale, machine, secs, unit)
   set logscale x 2
   set xrange [0.8 : YMAX * 1.25]
   set yrange [0 : 100]

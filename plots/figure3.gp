@@ -77,14 +77,20 @@ BINS = "< ".SQL."\"WITH b AS (SELECT CAST(t_end_ns / 1e9 * ".NBINS." / ".sprintf
        "SELECT (min(bin, ".(NBINS-1).") + 0.5) * ".sprintf("%.9f", T_END / NBINS).", ".\
        "max(CASE WHEN rn <= (n + 3) / 4 THEN s END), max(CASE WHEN rn <= (n + 1) / 2 THEN s END), ".\
        "max(CASE WHEN rn <= (3 * n + 3) / 4 THEN s END), max(s), max(y), min(y), n FROM k GROUP BY min(bin, ".(NBINS-1).") ORDER BY 1\""
-machine = q("SELECT host || ', ' || cpu_model || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RA)
-secs = q("SELECT printf('%.1f', avg(wall_s)) FROM runs r WHERE ".WI)
-scale = (MI >= 32 && q("SELECT dataset FROM runs WHERE run_id = ".RA) ne "fashion-mnist") ? "paper" : "quick"
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine (m in each panel), step time ' || ".VST." ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model || ' batch ' || batch FROM runs WHERE run_id = ".RA)
+secs = q("SELECT printf(CASE WHEN max(".VC." = 'virtual') THEN '%.3f' ELSE '%.1f' END, avg(wall_s)) FROM runs r WHERE ".WI)
+VIRT = int(q("SELECT count(*) FROM runs WHERE run_id = ".RA." AND ".VC." = 'virtual'"))
+unit = VIRT > 0 ? "virtual s" : "s"
+scale = VIRT > 0 ? "quick" : ((MI >= 32 && q("SELECT dataset FROM runs WHERE run_id = ".RA) ne "fashion-mnist") ? "paper" : "quick")
 
 do for [fmt in "png pdf"] {
   if (fmt eq "png") { set terminal pngcairo size 1500,520 font "Sans,10"; set output OUT."/figure3.png" }
   else { set terminal pdfcairo size 14in,4.6in font "Sans,9"; set output OUT."/figure3.pdf" }
-  set multiplot layout 1,3 title sprintf("Fig. 3: the effect of the interval size y on staleness tau (accepted steps)\n{/*0.8 %s scale; %s; about %s s per constant-y run}", scale, machine, secs)
+  set multiplot layout 1,3 title sprintf("Fig. 3: the effect of the interval size y on staleness tau (accepted steps)\n{/*0.8 %s scale; %s; about %s %s per constant-y run}", scale, machine, secs, unit)
 
   # 3a
   set title sprintf("(a) mean tau vs y, m = %d threads", MI)

@@ -4,7 +4,8 @@
 # of a variant reached THRESHOLD is drawn as an open marker at the run's wall
 # time with the text "not reached". Variants appear in the order of the
 # experiment file (first run_id per label). Reads only finished runs of
-# experiment 'figure4'.
+# experiment 'figure4', diverged ones included (their best accuracy is the
+# best before the divergence: Async's failure at large m is a point here).
 # Nothing covers data: one key for both panels, below them in a strip the
 # plot areas never enter; the "not reached" explanation is in the panel title.
 # Series that share a value at a thread count stay visible: series i of n is
@@ -25,7 +26,7 @@ THR = ARG3 + 0
 load "plots/style.gp"
 NAME = "figure4"; CHECK_EXP = "figure4"; DB_OPTS = ""
 load "plots/db.gp"
-W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
+W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
 labels_n = int(system(SQL."\"SELECT count(DISTINCT label) FROM runs r WHERE ".W."\""))
 if (labels_n < 1) { print "figure4: no finished runs of experiment figure4 in ".DB; exit status 1 }
 LBL = "SELECT label FROM runs r WHERE ".W." GROUP BY label ORDER BY min(run_id) LIMIT 1 OFFSET "
@@ -39,10 +40,14 @@ NR = "FROM runs r WHERE ".W." AND %s GROUP BY r.threads HAVING max(".REACHED.") 
 nr(i) = "< ".SQL."\"SELECT r.threads, max(r.wall_s) ".sprintf(NR, sel(i))." ORDER BY r.threads\""
 n_reached(i) = int(system(SQL."\"SELECT count(*) FROM runs r WHERE ".W." AND ".sel(i)." AND ".REACHED."\""))
 n_nr(i) = int(system(SQL."\"SELECT count(*) FROM (SELECT 1 ".sprintf(NR, sel(i)).")\""))
-machine = system(SQL."\"SELECT host || ', ' || cpu_model || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1\"")
-scale = system(SQL."\"SELECT CASE WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W."\"")
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(system(SQL."\"SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'\""))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = system(SQL."\"SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1\"")
+scale = system(SQL."\"SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W."\"")
 # cores of the machine the runs ran on, from the recorded hwloc topology (0: not recorded)
-cores = int(system(SQL."\"SELECT coalesce(max((length(topology_xml) - length(replace(topology_xml, 'type=\\\"Core\\\"', ''))) / length('type=\\\"Core\\\"')), 0) FROM runs r WHERE ".W."\""))
+cores = int(system(SQL."\"SELECT coalesce(max((length(topology_xml) - length(replace(topology_xml, 'type=\\\"Core\\\"', ''))) / length('type=\\\"Core\\\"')), 0) FROM runs r WHERE ".W." AND ".VC." IS NOT 'virtual'\""))
 budget = system(SQL."\"SELECT group_concat(b, ' / ') FROM (SELECT DISTINCT CASE WHEN json_extract(spec, '$.stop_seconds') > 0 THEN json_extract(spec, '$.stop_seconds') || ' s' WHEN json_extract(spec, '$.stop_epochs') > 0 THEN json_extract(spec, '$.stop_epochs') || ' epochs' WHEN json_extract(spec, '$.stop_steps') > 0 THEN json_extract(spec, '$.stop_steps') || ' steps' END AS b FROM runs r WHERE ".W." ORDER BY b)\"")
 subtitle = machine.(cores > 0 ? sprintf(", %d cores", cores) : "").(strlen(budget) > 0 ? ", budget ".budget." per run" : "")
 array L[labels_n]

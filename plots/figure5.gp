@@ -30,14 +30,22 @@ dataset(k) = q("SELECT ".nth("dataset", k))
 curve(k, j, i, rep) = "< ".SQL."\"SELECT e.t_ns / 1e9, e.test_acc * 100, e.test_loss FROM runs r JOIN evals e USING(run_id) WHERE ".W. \
   " AND r.dataset = ".nth("dataset", k)." AND r.threads = ".nth("threads", j)." AND r.label = ".nth("label", i). \
   " AND r.repetition = ".rep." AND e.test_acc IS NOT NULL ORDER BY e.t_ns\""
-machine = q("SELECT host || ', ' || cpu_model || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
-scale = q("SELECT CASE WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
+scale = q("SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
 # one y range per row type, so that panels can be compared across thread counts
 acc_lo = floor(real(q("SELECT min(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))
 acc_hi = ceil(real(q("SELECT max(e.test_acc) * 100 FROM runs r JOIN evals e USING(run_id) WHERE ".W)))
 loss_lo = real(q("SELECT min(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
 loss_hi = real(q("SELECT max(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
 reps = reps_n > 1 ? sprintf(", %d repetitions each", reps_n) : ""
+# the key is drawn with the column of the thread count that has the most
+# algorithms (gnuplot leaves out the key entry of a series with no data, e.g.
+# of an algorithm whose runs at that m diverged)
+KEYT = int(q("SELECT threads FROM runs r WHERE ".W." GROUP BY threads ORDER BY count(DISTINCT label) DESC, threads LIMIT 1"))
 
 # Fixed panel grid (screen fractions of the PNG's pixels; the PDF has about the same
 # aspect) with a column on the right for one key of all algorithms, so no key covers data
@@ -57,7 +65,7 @@ do for [fmt in "png pdf"] {
     do for [row=1:2] {
       do for [j=1:threads_n] {
         set title sprintf("%s, m = %d threads", dataset(k), threads(j))
-        if (k == 1 && row == 1 && j == threads_n) { set key at screen 1 - 10.0 / px_w, g_t right top vertical Left reverse samplen 3 box font ",9" } else { unset key }
+        if (k == 1 && row == 1 && threads(j) == KEYT) { set key at screen 1 - 10.0 / px_w, g_t right top vertical Left reverse samplen 3 box font ",9" } else { unset key }
         if (row == 1) {
           set ylabel "test accuracy (%)"
           set yrange [acc_lo : acc_hi]

@@ -1,7 +1,7 @@
 # table1.gp - paper Table 1 from results.db, as a markdown table
 # (OUTDIR/table1.md) and as a figure (OUTDIR/table1.png, .pdf). Table 1 is
 # computed from the runs of Fig. 4, so it reads the finished runs of
-# experiment 'figure4'. Per dataset and algorithm (runs.label):
+# experiment 'figure4' (diverged ones included). Per dataset and algorithm (runs.label):
 #   best accuracy  = max over its runs (thread counts, repetitions) of the run's best test accuracy
 #   avg. accuracy  = mean over its runs of the run's best test accuracy
 #   common accuracy (per dataset) = the highest accuracy reached by ALL algorithms
@@ -23,7 +23,9 @@ OUT = ARG2
 load "plots/style.gp"
 NAME = "table1"; CHECK_EXP = "figure4"; DB_OPTS = ""
 load "plots/db.gp"
-W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
+# diverged runs count (a run that diverged is one of the algorithm's runs: its
+# best accuracy is the best before the divergence)
+W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
 q(s) = system(SQL."\"".s."\"")
 # the rounding rule: one decimal, half up; the 1e-9 absorbs the binary error of
 # a decimal half (89.35 * 10 = 893.4999..)
@@ -59,8 +61,12 @@ md_rows(k) = q("SELECT printf('| %s | %s%% | %s%% | %s | %s | %s |', label, best
 bars(k) = "< ".SQL."\"SELECT label, best, avg, tbest, tavg, reached, n, best_s, avg_s, coalesce(tbest_s, ''), coalesce(tavg_s, '') FROM (".T.") WHERE dataset = ".nth_set(k)." ORDER BY label\""
 n_labels(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)))
 n_full(k) = int(q("SELECT count(*) FROM (".T.") WHERE dataset = ".nth_set(k)." AND tavg >= 0"))
-machine = q("SELECT host || ', ' || cpu_model || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
-scale = q("SELECT CASE WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
+# runs.clock / runs.step_time (schema 5): a database from before them is real-clock
+HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
+VC = HAS_CLOCK ? "clock" : "'real'"
+VST = HAS_CLOCK ? "step_time" : "''"
+machine = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || model FROM runs r WHERE ".W." LIMIT 1")
+scale = q("SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W)
 threads_all = q("SELECT group_concat(threads, ', ') FROM (SELECT DISTINCT threads FROM runs r WHERE ".W." ORDER BY threads)")
 reps_n = int(q("SELECT max(repetition) + 1 FROM runs r WHERE ".W))
 

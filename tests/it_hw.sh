@@ -105,3 +105,16 @@ CFG
 check_run run_numa_refused 2 "$dir/bad.cfg:4: placement 'numa' needs at least 2 NUMA nodes" \
   "$PSGD" run "$dir/bad.cfg" --db "$dir/bad.db"
 same run_refused_no_db "no" "$([ -e "$dir/bad.db" ] && echo yes || echo no)"
+
+# inside an allocation (here: an affinity mask of one PU, as a Slurm task
+# without cgroups has): the topology and every placement keep to it
+last=$(nproc --all)
+if [ "$last" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  last=$((last - 1))
+  taskset -c "$last" "$PSGD" hw --placement uma --threads 2 >"$dir/alloc.out" 2>&1
+  same alloc_topology_restricted "1" "$(grep -c "this machine (the 1 of its $((last + 1)) PUs" "$dir/alloc.out")"
+  same alloc_plan_inside "$last $last" "$(awk '$1 == 0 || $1 == 1 { printf "%s%s", s, $2; s = " " }' "$dir/alloc.out")"
+else
+  echo "skip alloc_topology_restricted (one PU or no taskset here)"
+  echo "skip alloc_plan_inside (one PU or no taskset here)"
+fi

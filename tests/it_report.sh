@@ -87,14 +87,17 @@ cp -r "$tmp/fig" "$tmp/fig_old"; touch -d 2000-01-01 "$tmp/fig_old/figure2.png"
 sh plots/report.sh --db "$db" --figures "$tmp/fig_old" --out "$tmp/rep3" --no-pdf > /dev/null 2>&1
 check page_stale_figure "$(grep -c 'is older than the newest run of <code>figure2' "$tmp/rep3/index.html")" 1
 
-# the clock: runs whose spec says "clock": "virtual" get their own rows
+# the clock: runs of the virtual clock (runs.spec "clock": "virtual") get
+# their own rows beside the real-clock ones, and the page names the step-time model
 cp "$db" "$tmp/v.db"
-sqlite3 "$tmp/v.db" "UPDATE runs SET spec = json_set(spec, '\$.clock', 'virtual', '\$.step_time', 'constant:1e-3')
-  WHERE experiment = 'figure2' AND batch = 8"
+mkdir -p "$tmp/v"
+{ cat "$tmp/figure2.cfg"; echo 'clock = "virtual"; step_time = "lognormal:500,0.5";'; } > "$tmp/v/figure2.cfg"
+"$PSGD" run "$tmp/v/figure2.cfg" --db "$tmp/v.db" > "$tmp/runv.out" 2>&1
+check figure2_virtual_runs "$?" 0
 sh plots/report.sh --db "$tmp/v.db" --figures "$tmp/fig" --out "$tmp/rep4" --no-pdf > /dev/null 2>&1
 check claims_per_clock "$(awk -F '\t' '$1 == "fig2-rises-with-y" { print $4 "," $5 }' "$tmp/rep4/claims.tsv" | sort | tr '\n' ' ')" \
-  "real,3 virtual,3 "
-check page_step_time "$(grep -c 'clock [a-z, ]*virtual (step time constant:1e-3)' "$tmp/rep4/index.html")" 1
+  "real,6 virtual,6 "
+check page_step_time "$(grep -c 'clock [a-z, ]*virtual (step time lognormal:500,0.5)' "$tmp/rep4/index.html")" 1
 
 # bad input: clear errors, nothing written over the good report
 check_run report_no_db 1 'no such database' sh plots/report.sh --db "$tmp/none.db" --out "$tmp/rep2" --no-pdf

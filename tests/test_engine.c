@@ -17,7 +17,9 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "disp.h"
 #include "engine.h"
+#include "ps.h"
 #include "rec.h"
 #include "spec.h"
 #include "train_seq.h"
@@ -85,13 +87,12 @@ static long long q1(const char *sql, int64_t id) {
 
 static void test_interval_invariants(void **state) {
   (void)state;
-  const char *stores[] = {"hogwild", "mutex", "rwlock"};
   const int threads[] = {2, 8, 64};
-  for (int si = 0; si < 3; si++)
+  for (int si = 0; si < PS_COUNT; si++)
     for (int ti = 0; ti < 3; ti++) {
       run_spec s;
       run_result res;
-      tiny_spec(&s, "interval", stores[si], threads[ti]);
+      tiny_spec(&s, "interval", ps_registry[si]->name, threads[ti]);
       s.y0 = 5;
       int64_t id = run_into_db(&s, &res);
       /* rows = steps started; accepted rows = steps accepted */
@@ -161,17 +162,15 @@ static void test_decay_lowers_y(void **state) {
 
 static void test_one_thread_equals_sequential(void **state) {
   (void)state;
-  const char *disps[] = {"async", "interval", "sync"};
-  const char *stores[] = {"hogwild", "mutex", "rwlock"};
   run_spec s;
   run_result seq, par;
   char err[512];
   tiny_spec(&s, "async", "hogwild", 1);
   s.stop_steps = 300;
   assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
-  for (int d = 0; d < 3; d++)
-    for (int p = 0; p < 3; p++) {
-      tiny_spec(&s, disps[d], stores[p], 1);
+  for (int d = 0; d < DISP_COUNT; d++)
+    for (int p = 0; p < PS_COUNT; p++) {
+      tiny_spec(&s, disp_registry[d]->name, ps_registry[p]->name, 1);
       s.stop_steps = 300;
       s.y0 = 3;
       engine_io io = {NULL, 0, NULL, NULL, NULL};
@@ -185,18 +184,19 @@ static void test_one_thread_equals_sequential(void **state) {
 
 static void test_256_threads_every_dispatcher_and_store(void **state) {
   (void)state;
-  const char *disps[] = {"async", "interval", "sync"};
-  const char *stores[] = {"hogwild", "mutex", "rwlock"};
-  for (int d = 0; d < 3; d++)
-    for (int p = 0; p < 3; p++) {
+  for (int d = 0; d < DISP_COUNT; d++)
+    for (int p = 0; p < PS_COUNT; p++) {
+      const disp_ops *dop = disp_registry[d];
+      const ps_ops *sop = ps_registry[p];
       run_spec s;
       run_result res;
       char err[512];
-      tiny_spec(&s, disps[d], stores[p], MANY_THREADS);
-      s.stop_steps = d == 2 ? 3 : MANY_STEPS;
+      tiny_spec(&s, dop->name, sop->name, MANY_THREADS);
+      /* a reducing dispatcher runs lock-step rounds of all threads: a few */
+      s.stop_steps = dop->own_gate ? 3 : MANY_STEPS;
       s.y0 = 16;
       engine_io io = {NULL, 0, NULL, NULL, NULL};
-      if (engine_run(&s, &io, &res, err, sizeof err) != 0) fail_msg("%s/%s: %s", disps[d], stores[p], err);
+      if (engine_run(&s, &io, &res, err, sizeof err) != 0) fail_msg("%s/%s: %s", dop->name, sop->name, err);
       assert_true(res.steps_accepted >= (uint64_t)s.stop_steps);
     }
 }

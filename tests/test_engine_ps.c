@@ -340,19 +340,44 @@ static void test_momentum_shared(void **state) {
   }
 }
 
+/* The name lists are the registries joined with " | ", in registry order,
+ * and every entry is found by its name; unknown names are not. */
+static void join(char *want, size_t cap, const char *name, int first) {
+  if (!first) strncat(want, " | ", cap - strlen(want) - 1);
+  strncat(want, name, cap - strlen(want) - 1);
+}
+
 static void test_registry_names(void **state) {
   (void)state;
-  char buf[128];
+  char buf[256], want[256];
+  want[0] = '\0';
+  for (int i = 0; i < PS_COUNT; i++) {
+    assert_non_null(ps_registry[i]);
+    assert_ptr_equal(ps_find(ps_registry[i]->name), ps_registry[i]);
+    join(want, sizeof want, ps_registry[i]->name, i == 0);
+  }
   ps_names(buf, sizeof buf);
-  assert_string_equal(buf, "hogwild | mutex | rwlock | leashed");
+  assert_string_equal(buf, want);
+  want[0] = '\0';
+  for (int i = 0; i < DISP_COUNT; i++) {
+    assert_non_null(disp_registry[i]);
+    assert_ptr_equal(disp_find(disp_registry[i]->name), disp_registry[i]);
+    join(want, sizeof want, disp_registry[i]->name, i == 0);
+  }
   disp_names(buf, sizeof buf);
-  assert_string_equal(buf, "async | interval | sync");
+  assert_string_equal(buf, want);
+  want[0] = '\0';
+  for (int i = 0; i < CTL_COUNT; i++) {
+    assert_non_null(ctl_registry[i]);
+    assert_ptr_equal(ctl_find(ctl_registry[i]->name), ctl_registry[i]);
+    join(want, sizeof want, ctl_registry[i]->name, i == 0);
+  }
   ctl_names(buf, sizeof buf);
-  assert_string_equal(buf, "const | decay | probing | elastic");
-  for (int i = 0; i < PS_COUNT; i++) assert_ptr_equal(ps_find(ps_registry[i]->name), ps_registry[i]);
+  assert_string_equal(buf, want);
   assert_null(ps_find("lockfree"));
   assert_null(disp_find("semisync"));
   assert_null(ctl_find("pid"));
+  assert_null(ps_find(NULL));
 }
 
 int main(void) {

@@ -258,12 +258,16 @@ static void test_refusals(void **state) {
   assert_true(mo.cv == 0.25);
   static const char *const bad[] = {"constant:", "constant:0", "constant:-3", "constant:1x",
                                     "lognormal:100", "lognormal:100,", "lognormal:0,1",
-                                    "lognormal:100,-1", "uniform:3", "measured"};
+                                    "lognormal:100,-1", "uniform:3", "measured:3"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
     assert_int_equal(vclock_model_parse(bad[i], &mo, err, sizeof err), -1);
     assert_non_null(strstr(err, "step_time"));
   }
+  assert_int_equal(vclock_model_parse("measured", &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_MEASURED);
+  assert_int_equal(vclock_model_parse(NULL, &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_MEASURED); /* the default */
   assert_int_equal(vclock_check(&disp_sync_ops, &ps_hogwild_ops, 4, NULL, err, sizeof err), -1);
   assert_non_null(strstr(err, "sync"));
   for (int i = 0; i < PS_COUNT; i++) {
@@ -303,6 +307,43 @@ static void test_4096_workers(void **state) {
   vout_free(&o);
 }
 
+/* "measured": calibrated times are positive with their spread, recorded as
+ * the event step_time, and the bandwidth model's floor holds at large m. */
+static void test_measured(void **state) {
+  (void)state;
+  quad q;
+  quad_init(&q, 1 << 16, 3);
+  q.spin_ns = 20000; /* a 20 us gradient */
+  par_problem p = quad_problem(&q);
+  optim_spec o = {OPTIM_MOMENTUM, 0.01f, 0.5f, 0};
+  char err[PSGD_ERRLEN];
+  vclock_model m1, m4k;
+  assert_int_equal(vclock_calibrate(&p, NULL, &o, 1, &m1, err, sizeof err), 0);
+  assert_true(m1.copy_us > 0 && m1.apply_us > 0 && m1.grad_us >= 20.0);
+  assert_true(m1.copy_sd >= 0 && m1.grad_sd >= 0 && m1.apply_sd >= 0);
+  assert_true(m1.bytes == 4.0 * (1 << 16) * 7);
+  assert_true(m1.mem_us == m1.copy_us + m1.apply_us);
+  assert_int_equal(vclock_calibrate(&p, NULL, &o, 4096, &m4k, err, sizeof err), 0);
+  /* 4096 x 1.8 MB at 460.8 GB/s = 16 ms per step cycle */
+  double floor_us = 4096 * m4k.bytes / (VCLOCK_REF_BANDWIDTH_GBS * 1e3);
+  assert_true(fabs(m4k.mem_us + m4k.grad_us - floor_us) < 1e-6 * floor_us);
+  assert_true(m4k.mem_us > m1.mem_us);
+  quad_free(&q);
+
+  vout out;
+  run_virtual(&disp_async_ops, NULL, 8, 1, 400, "measured", 2, 1, &out);
+  assert_int_equal(out.rc, 0);
+  int found = 0;
+  for (int i = 0; i < out.res.n_events; i++)
+    if (!strcmp(out.res.events[i].kind, "step_time")) {
+      found++;
+      assert_true(out.res.events[i].value > 0);
+      assert_non_null(strstr(out.res.events[i].detail, "grad"));
+    }
+  assert_int_equal(found, 1);
+  vout_free(&out);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refusals),
@@ -310,6 +351,7 @@ int main(void) {
       cmocka_unit_test(test_interval_tau_k_minus_1),
       cmocka_unit_test(test_same_rows_any_compute_threads),
       cmocka_unit_test(test_4096_workers),
+      cmocka_unit_test(test_measured),
       cmocka_unit_test(test_m1_equals_sequential),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

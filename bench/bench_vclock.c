@@ -1,0 +1,283 @@
+/* bench_vclock.c - the virtual clock against the real one, side by side in
+ * one run (never pass/fail on absolute time):
+ *   - validation at m = 2 on this machine: acceptance rate and mean tau of
+ *     Async and interval y = 2, 4, 8, real 2-thread runs next to
+ *     virtual-clock runs with step_time "measured" (MLP 784-128-128-128-10,
+ *     batch 16, Fashion-MNIST or, if absent, the synthetic set); 3
+ *     repetitions alternating real and virtual, medians and ranges, and the
+ *     virtual/real ratio of the medians (goal: within 15 %)
+ *   - the event loop's cost at m = 256: virtual steps per real second of an
+ *     Async run (measured step times, all cores computing) against the raw
+ *     gradient rate of all cores (every core computing gradients of the same
+ *     model and batch, nothing else), same run; goal >= 0.9 (overhead < 10 %)
+ * Exits non-zero only if a run fails.
+ *
+ * Usage: bench_vclock [--quick] */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "data.h"
+#include "disp.h"
+#include "model.h"
+#include "optim.h"
+#include "par.h"
+#include "steplog.h"
+#include "vclock.h"
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef struct {
+  const dataset *ds;
+  const model *m;
+  int b;
+} mp;
+
+typedef struct {
+  model_ws *ws;
+  float *x;
+  uint8_t *y;
+  int *idx;
+} mws;
+
+static void *mp_ws(void *ctx, int w) {
+  (void)w;
+  mp *p = ctx;
+  mws *x = calloc(1, sizeof *x);
+  if (!x) return NULL;
+  x->ws = model_ws_create(p->m, p->b);
+  x->x = psgd_alloc((size_t)p->b * (size_t)data_dim(&p->ds->train) * sizeof(float));
+  x->y = malloc((size_t)p->b);
+  x->idx = malloc((size_t)p->b * sizeof(int));
+  return x;
+}
+
+static void mp_ws_free(void *ctx, void *ws) {
+  (void)ctx;
+  mws *x = ws;
+  model_ws_free(x->ws);
+  psgd_free(x->x);
+  free(x->y);
+  free(x->idx);
+  free(x);
+}
+
+static float mp_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
+  mp *p = ctx;
+  mws *x = ws;
+  data_batch_indices(p->ds->train.n, 1, step, p->b, x->idx);
+  data_gather(&p->ds->train, x->idx, p->b, x->x, x->y);
+  return model_loss_grad(p->m, x->ws, theta, x->x, x->y, p->b, grad);
+}
+
+typedef struct {
+  double acc_rate, mean_tau, real_s;
+  uint64_t started;
+} outcome;
+
+typedef struct {
+  double acc, tau;
+  uint64_t n, n_acc;
+} tally;
+
+static int take(void *ctx, const step_rec *r, size_t n) {
+  tally *t = ctx;
+  for (size_t i = 0; i < n; i++) {
+    t->n++;
+    if (r[i].accepted) {
+      t->n_acc++;
+      t->tau += (double)r[i].staleness;
+    }
+  }
+  return 0;
+}
+
+static int run_one(const par_problem *pb, const disp_ops *dop, int m, long y, uint64_t steps,
+                   int virt, int record, outcome *o) {
+  par_config c;
+  par_config_default(&c);
+  c.disp = dop;
+  c.n_workers = m;
+  c.m0 = m;
+  c.y0 = y;
+  c.opt.kind = OPTIM_MOMENTUM;
+  /* the paper's lr at m = 2; at m = 256 a smaller one so the MLP does not
+   * diverge (this part measures throughput only) */
+  c.opt.lr = m > 16 ? 0.0002f : 0.005f;
+  c.opt.momentum = 0.5f;
+  c.max_steps = steps;
+  c.max_seconds = virt ? 0 : 120;
+  if (virt) {
+    c.clock = PAR_CLOCK_VIRTUAL;
+    c.step_time = "measured";
+  }
+  char err[PSGD_ERRLEN];
+  steplog *l = NULL;
+  if (record && !(l = steplog_create(virt ? 1 : m, steps * 3, err, sizeof err))) {
+    fprintf(stderr, "bench_vclock: %s\n", err);
+    return -1;
+  }
+  c.log = l;
+  par_result r;
+  uint64_t t0 = psgd_now_ns();
+  if (par_run(pb, &c, &r, NULL, err, sizeof err)) {
+    fprintf(stderr, "bench_vclock: %s\n", err);
+    steplog_free(l);
+    return -1;
+  }
+  o->real_s = (double)(psgd_now_ns() - t0) * 1e-9;
+  o->started = r.steps_started;
+  tally t = {0, 0, 0, 0};
+  if (l) steplog_drain(l, 1, take, &t);
+  steplog_free(l);
+  o->acc_rate = t.n ? (double)t.n_acc / (double)t.n : 0;
+  o->mean_tau = t.n_acc ? t.tau / (double)t.n_acc : 0;
+  int bad = !isfinite(r.final_train_loss);
+  par_result_free(&r);
+  return bad ? -1 : 0;
+}
+
+/* raw gradient rate: every core computing gradients, nothing else */
+typedef struct {
+  const par_problem *pb;
+  double seconds;
+  uint64_t n;
+  int k;
+} raw_arg;
+
+static void *raw_main(void *arg) {
+  raw_arg *a = arg;
+  void *ws = a->pb->ws_create(a->pb->ctx, a->k);
+  float *th = psgd_alloc(a->pb->d * sizeof(float)), *g = psgd_alloc(a->pb->d * sizeof(float));
+  memcpy(th, a->pb->theta0, a->pb->d * sizeof(float));
+  uint64_t t0 = psgd_now_ns(), end = t0 + (uint64_t)(a->seconds * 1e9);
+  uint64_t i = (uint64_t)a->k << 32;
+  while (psgd_now_ns() < end) {
+    a->pb->grad(a->pb->ctx, ws, th, i++, g);
+    a->n++;
+  }
+  psgd_free(th);
+  psgd_free(g);
+  a->pb->ws_free(a->pb->ctx, ws);
+  return NULL;
+}
+
+static double raw_rate(const par_problem *pb, int nt, double seconds) {
+  pthread_t th[64];
+  raw_arg a[64];
+  if (nt > 64) nt = 64;
+  for (int k = 0; k < nt; k++) {
+    a[k] = (raw_arg){pb, seconds, 0, k};
+    PSGD_CHECK(pthread_create(&th[k], NULL, raw_main, &a[k]) == 0);
+  }
+  uint64_t n = 0;
+  for (int k = 0; k < nt; k++) {
+    PSGD_CHECK(pthread_join(th[k], NULL) == 0);
+    n += a[k].n;
+  }
+  return (double)n / seconds;
+}
+
+int main(int argc, char **argv) {
+  int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  char err[PSGD_ERRLEN];
+  data_opts o;
+  data_opts_default(&o);
+  dataset ds;
+  const char *dname = "fashion-mnist";
+  if (data_load(dname, &o, &ds, err, sizeof err)) {
+    dname = "synthetic";
+    if (data_load(dname, &o, &ds, err, sizeof err)) {
+      fprintf(stderr, "bench_vclock: %s\n", err);
+      return 1;
+    }
+  }
+  model_blas_init();
+  model_spec ms = {"mlp", ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes, 3,
+                   {128, 128, 128}};
+  model *m = model_create(&ms, err, sizeof err);
+  if (!m) {
+    fprintf(stderr, "bench_vclock: %s\n", err);
+    return 1;
+  }
+  const size_t d = model_n_params(m);
+  float *theta0 = psgd_alloc(d * sizeof(float));
+  model_init(m, theta0, 1);
+  mp ctx = {&ds, m, 16};
+  par_problem pb = {d, theta0, &ctx, mp_ws, mp_ws_free, mp_grad};
+  const int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  const int reps = 3;
+  const uint64_t steps = quick ? 3000 : 20000;
+  printf("bench_vclock: %s, %s batch 16, %d online CPUs, %llu steps per run, %d repetitions\n",
+         dname, model_describe(m), ncpu, (unsigned long long)steps, reps);
+
+  int rc = 0;
+  static const long ys[] = {0, 2, 4, 8};
+  for (int k = 0; k < 4; k++) {
+    const disp_ops *dop = ys[k] ? &disp_interval_ops : &disp_async_ops;
+    double ra[3], rt[3], va[3], vt[3];
+    for (int r = 0; r < reps; r++) {
+      outcome x = {0, 0, 0, 0};
+      if (run_one(&pb, dop, 2, ys[k] ? ys[k] : 1, steps, 0, 1, &x)) rc = 1;
+      ra[r] = x.acc_rate;
+      rt[r] = x.mean_tau;
+      if (run_one(&pb, dop, 2, ys[k] ? ys[k] : 1, steps, 1, 1, &x)) rc = 1;
+      va[r] = x.acc_rate;
+      vt[r] = x.mean_tau;
+    }
+    qsort(ra, 3, sizeof *ra, cmp_double);
+    qsort(rt, 3, sizeof *rt, cmp_double);
+    qsort(va, 3, sizeof *va, cmp_double);
+    qsort(vt, 3, sizeof *vt, cmp_double);
+    char name[32];
+    if (ys[k]) snprintf(name, sizeof name, "interval_y%ld", ys[k]);
+    else snprintf(name, sizeof name, "async");
+    printf("bench: vclock_m2_%s_accept_real %.4f ratio (range %.4f..%.4f)\n", name, ra[1], ra[0],
+           ra[2]);
+    printf("bench: vclock_m2_%s_accept_virtual %.4f ratio (range %.4f..%.4f)\n", name, va[1],
+           va[0], va[2]);
+    printf("bench: vclock_m2_%s_tau_real %.4f steps (range %.4f..%.4f)\n", name, rt[1], rt[0],
+           rt[2]);
+    printf("bench: vclock_m2_%s_tau_virtual %.4f steps (range %.4f..%.4f)\n", name, vt[1], vt[0],
+           vt[2]);
+    printf("bench: vclock_m2_%s_accept_virtual_over_real %.3f ratio\n", name,
+           ra[1] > 0 ? va[1] / ra[1] : NAN);
+    printf("bench: vclock_m2_%s_tau_virtual_over_real %.3f ratio\n", name,
+           rt[1] > 0 ? vt[1] / rt[1] : NAN);
+    fflush(stdout);
+  }
+
+  /* the loop's cost at m = 256 */
+  double vr[3], rr[3];
+  const uint64_t big = quick ? 20000 : 100000;
+  for (int r = 0; r < reps; r++) {
+    rr[r] = raw_rate(&pb, ncpu, quick ? 1.0 : 3.0);
+    outcome x = {0, 0, 0, 0};
+    if (run_one(&pb, &disp_async_ops, 256, 1, big, 1, 0, &x)) rc = 1;
+    vr[r] = (double)x.started / x.real_s;
+  }
+  double ratio[3];
+  for (int r = 0; r < reps; r++) ratio[r] = vr[r] / rr[r];
+  qsort(vr, 3, sizeof *vr, cmp_double);
+  qsort(rr, 3, sizeof *rr, cmp_double);
+  qsort(ratio, 3, sizeof *ratio, cmp_double);
+  printf("bench: vclock_m256_virtual_steps_per_real_s %.0f steps/s (range %.0f..%.0f)\n", vr[1],
+         vr[0], vr[2]);
+  printf("bench: vclock_raw_gradients_per_s_%dcpu %.0f grads/s (range %.0f..%.0f)\n", ncpu,
+         rr[1], rr[0], rr[2]);
+  printf("bench: vclock_m256_rate_over_raw %.3f ratio (range %.3f..%.3f; goal >= 0.9)\n",
+         ratio[1], ratio[0], ratio[2]);
+  psgd_free(theta0);
+  model_free(m);
+  data_free(&ds);
+  return rc;
+}
