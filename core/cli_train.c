@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "algo.h"
 #include "common.h"
 #include "ctl.h"
 #include "data.h"
@@ -188,36 +189,12 @@ static int f_threads(run_spec *s, const char *f, const char *v, char *err, size_
   return 0;
 }
 
-static int resolve_algorithm(run_spec *s, const char *f, char *err, size_t errlen);
-
-/* algorithm: a dispatcher (async | interval | sync), "elastic" (async with
- * the elastic controller over m) or a param store (async over that store),
- * as EXPFILE.md defines it */
+/* algorithm -> dispatcher + store (+ elastic) as algo.h defines it; --store
+ * is applied after all flags */
 static int f_algorithm(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
   if (set_str(s->algorithm, sizeof s->algorithm, f, v, err, errlen)) return -1;
-  return resolve_algorithm(s, f, err, errlen);
-}
-
-/* algorithm -> dispatcher + store (+ elastic); --store is applied after it */
-static int resolve_algorithm(run_spec *s, const char *f, char *err, size_t errlen) {
-  const char *v = s->algorithm;
-  s->elastic = 0;
-  snprintf(s->store, sizeof s->store, "hogwild");
-  if (disp_find(v)) {
-    snprintf(s->dispatcher, sizeof s->dispatcher, "%s", v);
-  } else if (!strcmp(v, ctl_elastic_ops.name)) {
-    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
-    s->elastic = 1;
-  } else if (ps_find(v)) {
-    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
-    snprintf(s->store, sizeof s->store, "%s", v);
-  } else {
-    char d[96], p[96];
-    disp_names(d, sizeof d);
-    ps_names(p, sizeof p);
-    return psgd_err(err, errlen, "%s: unknown algorithm '%s' (known: %s | elastic | %s)", f, v, d,
-                    p);
-  }
+  char why[PSGD_ERRLEN];
+  if (algo_apply_name(s, v, why, sizeof why)) return psgd_err(err, errlen, "%s: %s", f, why);
   return 0;
 }
 
@@ -260,8 +237,11 @@ static int f_y0(run_spec *s, const char *f, const char *v, char *err, size_t err
 
 static int f_y_control(run_spec *s, const char *f, const char *v, char *err, size_t errlen) {
   const ctl_ops *c = ctl_find(v);
-  if (!c || c->over_m)
-    return psgd_err(err, errlen, "%s: unknown y control '%s' (known: const, decay, probing)", f, v);
+  if (!c || c->over_m) {
+    char names[128];
+    algo_y_control_names(names, sizeof names, ", ");
+    return psgd_err(err, errlen, "%s: unknown y control '%s' (known: %s)", f, v, names);
+  }
   return set_str(s->y_control, sizeof s->y_control, f, v, err, errlen);
 }
 
@@ -361,6 +341,16 @@ typedef struct {
   int engine;      /* 1: a parallel-engine flag (selects engine_run) */
 } flag;
 
+/* Flags whose help has one %s: the registry list it stands for (algo.h). */
+static const struct {
+  const char *flag;
+  void (*names)(char *buf, size_t cap, const char *sep);
+} flag_names[] = {
+    {"--algorithm", algo_names},
+    {"--store", algo_store_names},
+    {"--y-control", algo_y_control_names},
+};
+
 #define N_FLAGS 39
 static const flag flags[] = {
     {"--dataset", "NAME", f_dataset, "fashion-mnist | mnist | cifar10 | cifar100 | synthetic", 0},
@@ -382,14 +372,13 @@ static const flag flags[] = {
     {"--epsilon", "E", f_epsilon, "stop once the train loss <= E x initial loss", 0},
     {"--engine", "yes", f_engine, "use the parallel engine even without other engine flags", 1},
     {"--threads", "M", f_threads, "parallel engine: M worker threads (default 1)", 1},
-    {"--algorithm", "NAME", f_algorithm,
-     "async | interval | sync | elastic | hogwild | mutex | rwlock | leashed", 1},
-    {"--store", "NAME", f_store, "param store: hogwild | mutex | rwlock | leashed", 1},
+    {"--algorithm", "NAME", f_algorithm, "%s", 1},
+    {"--store", "NAME", f_store, "param store: %s", 1},
     {"--backoff", "NAME", f_backoff, "none | linear | exponential | random (mutex/rwlock/leashed)",
      1},
     {"--ps", "N", f_ps, "leashed persistence bound: 0, 1, ... or -1/inf (default)", 1},
     {"--y0", "Y", f_y0, "interval: initial interval size (default 64)", 1},
-    {"--y-control", "NAME", f_y_control, "interval: const | decay | probing", 1},
+    {"--y-control", "NAME", f_y_control, "interval: %s", 1},
     {"--y-decay-k", "K", f_decay_k, "decay: y -= 1 every K accepted steps (default 4096)", 1},
     {"--probe-window", "W", f_window, "probing/elastic: candidates per probe (default 3)", 1},
     {"--probe-steps", "P", f_probe_steps, "probing/elastic: steps per candidate (default 1024)",
@@ -427,7 +416,17 @@ void cli_train_usage(FILE *f) {
   for (int i = 0; i < N_FLAGS; i++) {
     char left[40];
     snprintf(left, sizeof left, "%s %s", flags[i].name, flags[i].arg);
-    fprintf(f, "  %-22s %s\n", left, flags[i].help);
+    char help[256];
+    snprintf(help, sizeof help, "%s", flags[i].help);
+    const char *hole = strstr(flags[i].help, "%s");
+    for (size_t k = 0; hole && k < sizeof flag_names / sizeof flag_names[0]; k++)
+      if (!strcmp(flags[i].name, flag_names[k].flag)) {
+        char names[200];
+        flag_names[k].names(names, sizeof names, " | ");
+        snprintf(help, sizeof help, "%.*s%s%s", (int)(hole - flags[i].help), flags[i].help, names,
+                 hole + 2);
+      }
+    fprintf(f, "  %-22s %s\n", left, help);
   }
   fprintf(f, "  %-22s %s\n", "--help", "this text");
 }
@@ -468,9 +467,6 @@ int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen
     if (!strcmp(argv[i], "--store") && i + 1 < argc) v = argv[i + 1];
     else if (!strncmp(argv[i], "--store=", 8)) v = argv[i] + 8;
     if (!v) continue;
-    if (ps_find(s->algorithm) && strcmp(s->algorithm, v) != 0)
-      return psgd_err(err, errlen, "--store %s contradicts --algorithm %s (async over store %s)",
-                      v, s->algorithm, s->algorithm);
     if (set_str(s->store, sizeof s->store, "--store", v, err, errlen)) return -1;
   }
   if (!strcmp(s->clock, "virtual") && !s->step_time[0])
@@ -479,13 +475,8 @@ int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen
     return psgd_err(err, errlen, "--step-time applies only with --clock virtual");
   if (cli_train_wants_engine(argc, argv)) {
     engine_algo a;
+    /* every compatibility rule: algo.c */
     if (engine_resolve(s, &a, err, errlen)) return -1;
-    if (strcmp(s->backoff, "none") != 0 && a.store == &ps_hogwild_ops)
-      return psgd_err(err, errlen, "--backoff %s needs a store that retries (mutex, rwlock, "
-                                   "leashed), not hogwild (thesis Sec. 3.5)",
-                      s->backoff);
-    if (s->ps_bound != -1 && a.store != &ps_leashed_ops)
-      return psgd_err(err, errlen, "--ps applies only to store leashed");
   }
   return 0;
 }
@@ -562,8 +553,8 @@ static int run_engine(const run_spec *s) {
   }
   printf("train: parallel engine: %d threads, dispatcher %s, store %s, backoff %s", s->threads,
          a.disp->name, a.store->name, ps_backoff_name(a.backoff));
-  if (a.disp == &disp_interval_ops) printf(", y0 %ld, y control %s", s->y0, s->y_control);
-  if (a.store == &ps_leashed_ops) printf(", ps %d", s->ps_bound);
+  if (a.disp->has_y) printf(", y0 %ld, y control %s", s->y0, s->y_control);
+  if (a.store->has_ps_bound) printf(", ps %d", s->ps_bound);
   if (a.ctl_m) printf(", elastic (window %d, p %ld, x %ld)", s->probe_window, s->probe_steps,
                       s->exec_steps);
   if (!strcmp(s->clock, "virtual"))

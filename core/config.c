@@ -1,4 +1,4 @@
-/* config.c - experiment files (EXPFILE.md): read with @includes, validate
+/* config.c - experiment files (EXPERIMENTS.md, "Experiment file reference"): read with @includes, validate
  * every setting against one key table, and expand variants x sweep x repeat
  * into fully resolved run specs (config.h states the precedence rules).
  *
@@ -17,6 +17,7 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "algo.h"
 #include "common.h"
 #include "data.h"
 #include "disp.h"
@@ -56,17 +58,20 @@ typedef struct {
 #define FIELD(f) offsetof(run_spec, f), sizeof(((run_spec *)0)->f)
 #define NOFIELD 0, 0
 
-/* Names of algorithms, stores, backoffs and y controllers as EXPFILE.md fixes
- * them. They are written out here rather than read from the engine's
- * registries because two engines with different registry interfaces exist
- * while the suite is assembled (branch engine and main); the integration
- * tests run every name through engine_run, which refuses unknown ones. An
- * algorithm is a dispatcher name, "elastic" (async + the elastic controller
- * over m) or a store name (async over that store). */
-static const char ch_algorithms[] = "async|interval|sync|elastic|hogwild|mutex|rwlock|leashed";
-static const char ch_stores[] = "hogwild|mutex|rwlock|leashed";
+/* Names of algorithms, stores and y controllers: filled from the registries
+ * (algo.h) by choices_init before any key is checked, so a new dispatcher,
+ * store or controller needs no line here. */
+static char ch_algorithms[256];
+static char ch_stores[128];
+static char ch_y_controls[128];
 static const char ch_backoffs[] = "none|linear|exponential|random";
-static const char ch_y_controls[] = "const|decay|probing";
+static pthread_once_t choices_once = PTHREAD_ONCE_INIT;
+static void choices_fill(void) {
+  algo_names(ch_algorithms, sizeof ch_algorithms, "|");
+  algo_store_names(ch_stores, sizeof ch_stores, "|");
+  algo_y_control_names(ch_y_controls, sizeof ch_y_controls, "|");
+}
+static void choices_init(void) { PSGD_CHECK(pthread_once(&choices_once, choices_fill) == 0); }
 #define ALGORITHMS ch_algorithms
 #define STORES ch_stores
 
@@ -1237,39 +1242,25 @@ static int build_spec(const settings *st, const char *path, const char *name, in
     if (st->k[i].set) apply_slot(s, i, &st->k[i].v, n_cores);
   if (!st->k[K_LABEL].set) snprintf(s->label, sizeof s->label, "%s", s->algorithm);
 
-  /* EXPFILE.md: the algorithm resolves into dispatcher + store (+ elastic). */
-  const char *alg = s->algorithm;
-  s->elastic = 0;
-  snprintf(s->store, sizeof s->store, "hogwild");
-  if (!strcmp(alg, "interval") || !strcmp(alg, "sync")) {
-    snprintf(s->dispatcher, sizeof s->dispatcher, "%s", alg);
-  } else {
-    snprintf(s->dispatcher, sizeof s->dispatcher, "async");
-    if (!strcmp(alg, "elastic")) s->elastic = 1;
-    else if (in_choices(alg, STORES)) snprintf(s->store, sizeof s->store, "%s", alg);
+  /* the algorithm resolves into dispatcher + store (+ elastic), a store key
+   * overrides the store; algo.c checks every combination */
+  {
+    char msg[PSGD_ERRLEN];
+    algo_choice ac;
+    algo_setting bad;
+    if (algo_apply_name(s, s->algorithm, msg, sizeof msg))
+      return oerr(err, errlen, &o, K_ALGORITHM, "%s", msg);
+    if (st->k[K_STORE].set) bfmt(s->store, sizeof s->store, "%s", st->k[K_STORE].v.s);
+    if (algo_resolve(s, &ac, &bad, msg, sizeof msg)) {
+      int ki = bad == ALGO_SET_STORE       ? K_STORE
+               : bad == ALGO_SET_BACKOFF   ? K_BACKOFF
+               : bad == ALGO_SET_Y_CONTROL ? K_Y_CONTROL
+               : bad == ALGO_SET_PS        ? K_PS
+               : bad == ALGO_SET_THREADS   ? K_THREADS
+                                           : K_ALGORITHM;
+      return oerr(err, errlen, &o, ki, "%s", msg);
+    }
   }
-  if (st->k[K_STORE].set) {
-    const char *want = st->k[K_STORE].v.s;
-    if (in_choices(alg, STORES) && strcmp(alg, want) != 0)
-      return oerr(err, errlen, &o, K_STORE,
-                  "store '%s' contradicts algorithm '%s' (which is async over store '%s')", want,
-                  alg, alg);
-    bfmt(s->store, sizeof s->store, "%s", want);
-  }
-
-  if (strcmp(s->y_control, "const") != 0 && strcmp(s->dispatcher, "interval") != 0)
-    return oerr(err, errlen, &o, K_Y_CONTROL,
-                "y_control '%s' needs algorithm 'interval' (this run's algorithm is '%s')",
-                s->y_control, alg);
-  if (s->ps_bound != -1 && strcmp(s->store, "leashed") != 0)
-    return oerr(err, errlen, &o, K_PS,
-                "ps = %d applies only to store 'leashed' (this run's store is '%s')", s->ps_bound,
-                s->store);
-  if (strcmp(s->backoff, "none") != 0 && !strcmp(s->store, "hogwild"))
-    return oerr(err, errlen, &o, K_BACKOFF,
-                "backoff '%s' needs a store that retries (mutex, rwlock or leashed), not "
-                "'hogwild' (thesis Section 3.5)",
-                s->backoff);
   if (st->k[K_STEP_TIME].set && strcmp(s->clock, "virtual") != 0)
     return oerr(err, errlen, &o, K_STEP_TIME,
                 "step_time applies only under clock = \"virtual\" (this run's clock is '%s')",
@@ -1466,7 +1457,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
     if (ly->vs.defined) vs = ly->vs;
     if (ly->has_description) snprintf(e->description, sizeof e->description, "%s", ly->description);
   }
-  /* EXPFILE.md: named scales override anything above, from every layer. */
+  /* EXPERIMENTS.md: named scales override anything above, from every layer. */
   for (int i = 0; i < L->n_layers; i++) {
     layer *ly = L->layers[i];
     for (int j = 0; j < ly->n_scales; j++) {
@@ -1546,7 +1537,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
       uint64_t seed0 = r.spec.seed;
       for (long rep = 0; rep < repeat; rep++) {
         exp_run rr = r;
-        /* EXPFILE.md: repetition r gets seed + r (recorded in the spec) */
+        /* EXPERIMENTS.md: repetition r gets seed + r (recorded in the spec) */
         rr.spec.seed = seed0 + (uint64_t)rep;
         rr.spec.repetition = (int)rep;
         if (repeat > 1 && len < sizeof rr.swept)
@@ -1563,6 +1554,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
 }
 
 experiment *config_load(const char *path, const config_opts *opts, char *err, size_t errlen) {
+  choices_init();
   config_opts dflt = {NULL, 0, 0};
   if (!opts) opts = &dflt;
   const char *scale = opts->scale && opts->scale[0] ? opts->scale : "quick";
@@ -1631,6 +1623,7 @@ static int is_index_filter(const char *f) {
 }
 
 int config_filter_check(const char *filter, char *err, size_t errlen) {
+  choices_init();
   if (is_index_filter(filter)) {
     const char *p = filter;
     while (*p) {
@@ -1703,6 +1696,7 @@ static int json_field(const char *json, const char *name, char *out, size_t cap)
 }
 
 int config_run_matches(const experiment *e, int i, const char *filter) {
+  choices_init();
   if (i < 0 || i >= e->n_runs) return 0;
   if (is_index_filter(filter)) {
     const char *p = filter;

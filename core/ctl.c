@@ -45,8 +45,9 @@ ctl *ctl_create(const ctl_ops *ops, const ctl_cfg *cfg, char *err, size_t errlen
     psgd_err(err, errlen, "controller %s: needs a dispatcher", ops->name);
     return NULL;
   }
-  if (!ops->over_m && ops->on_accept && !disp_get_ops(cfg->d)->set_y) {
-    psgd_err(err, errlen, "controller %s adjusts y: needs dispatcher interval, not %s", ops->name,
+  /* the rule is algo.c's; this guards callers that bypass it */
+  if (ops->needs_y && !disp_get_ops(cfg->d)->has_y) {
+    psgd_err(err, errlen, "controller %s adjusts y: needs a dispatcher with y, not %s", ops->name,
              disp_get_ops(cfg->d)->name);
     return NULL;
   }
@@ -92,4 +93,5 @@ const ctl_ops ctl_const_ops = {
     .name = "const",
     .help = "keep y (and m) as configured",
     .over_m = 0,
+    .needs_y = 0,
 };

@@ -58,7 +58,8 @@ typedef struct {
 typedef struct ctl_ops {
   const char *name;
   const char *help;
-  int over_m;           /* 1: controls m (needs any dispatcher); 0: y (needs interval) */
+  int over_m;           /* 1: controls m (any dispatcher); 0: y or nothing */
+  int needs_y;          /* 1: controls y: needs a dispatcher with has_y (algo.c) */
   void *(*create)(const ctl_cfg *cfg, char *err, size_t errlen);
   void (*destroy)(void *impl);
   /* Acts if n is one of its boundaries (NULL: never acts); must return

@@ -69,6 +69,7 @@ const ctl_ops ctl_decay_ops = {
     .name = "decay",
     .help = "y-decay: y -= 1 every K accepted steps, floor 1 (paper Sec. 4.1)",
     .over_m = 0,
+    .needs_y = 1,
     .create = decay_create,
     .destroy = decay_destroy,
     .on_accept = decay_on_accept,

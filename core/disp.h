@@ -64,12 +64,25 @@ typedef struct {
   void *on_open_ctx;
 } disp_cfg;
 
+/* Bound on the staleness tau of an accepted step (steprec.h). */
+typedef enum {
+  DISP_TAU_UNBOUNDED = 0, /* any tau */
+  DISP_TAU_Y,             /* tau <= y - 1 (interval, paper Alg. 2) */
+  DISP_TAU_ZERO           /* tau = 0: one update per round on the theta all read */
+} disp_tau;
+
 typedef struct disp_ops {
   const char *name;
   const char *help;
   /* 1: the implementation handles m and sleeping itself (sync); 0: the shared
    * gate in disp.c puts workers w >= m to sleep before try_start. */
   int own_gate;
+  /* Capabilities (the rules that use them are written once, in algo.c): */
+  int has_y;         /* 1: an interval size y (set_y/get_y): y0 and y controllers apply */
+  int needs_reduce;  /* 1: finish may return DISP_REDUCE: the engine keeps a reduction buffer */
+  int rejects;       /* 1: finish may return DISP_REJECT (more started steps than accepted) */
+  disp_tau tau;      /* what it guarantees on the staleness tau of an accepted step */
+  int virtual_clock; /* 1: has a virtual-time form (vclock.c) */
   void *(*create)(disp *d, const disp_cfg *cfg, char *err, size_t errlen);
   void (*destroy)(void *impl);
   int (*try_start)(disp *d, void *impl, int w, disp_ticket *t);

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "algo.h"
 #include "common.h"
 #include "ctl.h"
 #include "data.h"
@@ -39,35 +40,8 @@
 /* ------------------------------------------------------- algorithm ---- */
 
 int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) {
-  memset(a, 0, sizeof *a);
-  char names[128];
-  const char *dname = s->dispatcher[0] ? s->dispatcher : "async";
-  if (!(a->disp = disp_find(dname))) {
-    disp_names(names, sizeof names);
-    return psgd_err(err, errlen, "unknown dispatcher '%s' (known: %s)", dname, names);
-  }
-  const char *sname = s->store[0] ? s->store : "hogwild";
-  if (!(a->store = ps_find(sname))) {
-    ps_names(names, sizeof names);
-    return psgd_err(err, errlen, "unknown param store '%s' (known: %s)", sname, names);
-  }
-  const char *bname = s->backoff[0] ? s->backoff : "none";
-  if (ps_backoff_parse(bname, &a->backoff))
-    return psgd_err(err, errlen,
-                    "unknown backoff '%s' (known: none, linear, exponential, random)", bname);
-  const char *yname = s->y_control[0] ? s->y_control : "const";
-  const ctl_ops *cy = ctl_find(yname);
-  if (!cy || cy->over_m) {
-    ctl_names(names, sizeof names);
-    return psgd_err(err, errlen, "unknown y_control '%s' (known: const, decay, probing)", yname);
-  }
-  if (cy->on_accept && a->disp != &disp_interval_ops)
-    return psgd_err(err, errlen, "y_control '%s' needs dispatcher interval, not '%s'", yname,
-                    a->disp->name);
-  a->ctl_y = cy->on_accept ? cy : NULL;
-  a->ctl_m = s->elastic ? &ctl_elastic_ops : NULL;
-  if (s->ps_bound < -1) return psgd_err(err, errlen, "ps = %d must be -1, 0 or more", s->ps_bound);
-  if (s->threads < 1) return psgd_err(err, errlen, "threads = %d must be >= 1", s->threads);
+  /* names and every rule on how they compose: algo.c */
+  if (algo_resolve(s, a, NULL, err, errlen)) return -1;
   if (!strcmp(s->clock, "virtual")) {
     if (vclock_check(a->disp, a->store, s->threads, s->step_time, err, errlen)) return -1;
   } else if (s->clock[0] && strcmp(s->clock, "real") != 0) {
@@ -351,7 +325,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   uint64_t expect = 0;
   if (record) {
     if (max_steps)
-      expect = a.disp == &disp_interval_ops ? 3 * max_steps : max_steps + (uint64_t)s->threads;
+      expect = a.disp->rejects ? 3 * max_steps : max_steps + (uint64_t)s->threads;
     int post = expect > 0 && expect <= FLUSH_AFTER_MAX_ROWS;
     log = steplog_create(virt ? 1 : s->threads, post ? expect : 1u << 20, err, errlen);
     if (!log) goto out;
@@ -537,7 +511,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     int nx = 0;
     memset(extra, 0, sizeof extra);
     uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
-    if (a.store == &ps_leashed_ops) {
+    if (a.store->versions) {
       extra[nx] = (event_rec){t_end, "leashed_live_peak", (double)pr.store.live_peak, ""};
       snprintf(extra[nx].detail, sizeof extra[nx].detail,
                "versions allocated %llu, %zu bytes, dropped %llu",
@@ -580,7 +554,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     /* contention on the stores that retry (thesis Sec. 3.5): failed
      * try-locks / CASes and backoff waits; a blocking lock (no backoff)
      * waits inside pthreads and counts no retries */
-    if (a.store != &ps_hogwild_ops) {
+    if (a.store->retries) {
       extra[nx++] = (event_rec){t_end, "store_retries", (double)pr.store.retries, ""};
       extra[nx++] = (event_rec){t_end, "store_backoffs", (double)pr.store.backoffs, ""};
     }

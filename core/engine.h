@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "algo.h"
 #include "ctl.h"
 #include "disp.h"
 #include "ps.h"
@@ -44,17 +45,11 @@ typedef struct {
   _Atomic int *stop_flag;      /* optional: non-zero (set by a signal handler) stops the run early */
 } engine_io;
 
-/* The algorithm of a spec, resolved through the registries (disp.h, ps.h,
- * ctl.h): spec.dispatcher / store / backoff / y_control / elastic. */
-typedef struct {
-  const disp_ops *disp;
-  const ps_ops *store;
-  const ctl_ops *ctl_y;   /* NULL: y constant */
-  const ctl_ops *ctl_m;   /* NULL: m constant (elastic: ctl_elastic_ops) */
-  ps_backoff backoff;
-} engine_algo;
+/* The algorithm of a spec, resolved through the registries (algo.h). */
+typedef algo_choice engine_algo;
 
-/* 0, or -1 with err naming the unknown or contradictory setting. */
+/* algo_resolve plus the clock rules: 0, or -1 with err naming the unknown
+ * or contradictory setting. */
 int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen);
 
 /* Runs the spec. Returns 0 when the run executed (whatever its outcome, see

@@ -72,6 +72,12 @@ typedef struct {
 typedef struct ps_ops {
   const char *name;
   const char *help;
+  /* Capabilities (the rules that use them are written once, in algo.c): */
+  int retries;       /* 1: a try-lock or CAS can fail: backoff applies, retries are counted */
+  int has_ps_bound;  /* 1: the persistence bound ps applies */
+  int versions;      /* 1: immutable versions of theta (live peak / pool size reported) */
+  int consistent;    /* 1: a read sees theta between two whole updates */
+  int virtual_clock; /* 1: has a virtual-time form (vclock.c) */
   void *(*create)(const ps_cfg *cfg, char *err, size_t errlen);
   void (*destroy)(void *impl);
   /* Begins a read: returns the theta to compute the gradient on, either

@@ -106,6 +106,11 @@ static void hw_stats(void *impl, ps_stats *st) {
 const ps_ops ps_hogwild_ops = {
     .name = "hogwild",
     .help = "HOGWILD!: unsynchronized plain-float reads and updates (inconsistent)",
+    .retries = 0,
+    .has_ps_bound = 0,
+    .versions = 0,
+    .consistent = 0,
+    .virtual_clock = 1,
     .create = hw_create,
     .destroy = hw_destroy,
     .read_begin = hw_read_begin,

@@ -355,6 +355,11 @@ static void ls_stats(void *impl, ps_stats *st) {
 const ps_ops ps_leashed_ops = {
     .name = "leashed",
     .help = "Leashed-SGD: lock-free consistent versions, CAS on a pointer, persistence bound ps",
+    .retries = 1,
+    .has_ps_bound = 1,
+    .versions = 1,
+    .consistent = 1,
+    .virtual_clock = 0,
     .create = ls_create,
     .destroy = ls_destroy,
     .read_begin = ls_read_begin,

@@ -121,6 +121,11 @@ static void mx_stats(void *impl, ps_stats *st) {
 const ps_ops ps_mutex_ops = {
     .name = "mutex",
     .help = "AsyncSGD with one mutex around copy and update (consistent, blocking)",
+    .retries = 1,
+    .has_ps_bound = 0,
+    .versions = 0,
+    .consistent = 1,
+    .virtual_clock = 0,
     .create = mx_create,
     .destroy = mx_destroy,
     .read_begin = mx_read_begin,

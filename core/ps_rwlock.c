@@ -122,6 +122,11 @@ static void rw_stats(void *impl, ps_stats *st) {
 const ps_ops ps_rwlock_ops = {
     .name = "rwlock",
     .help = "AsyncSGD with a POSIX rwlock: shared copies, exclusive updates (consistent)",
+    .retries = 1,
+    .has_ps_bound = 0,
+    .versions = 0,
+    .consistent = 1,
+    .virtual_clock = 0,
     .create = rw_create,
     .destroy = rw_destroy,
     .read_begin = rw_read_begin,

@@ -332,7 +332,7 @@ int step_run_create(step_run **out, const par_problem *pr, const par_config *c, 
     P->w[i].pu = -1;
     atomic_init(&P->w[i].loss_sum, 0.0);
   }
-  if (c->disp->own_gate) {
+  if (c->disp->needs_reduce) {
     P->red = psgd_alloc(pr->d * sizeof *P->red);
     if (!P->red) {
       psgd_err(err, errlen, "par_run: out of memory for the sync reduction");

@@ -62,11 +62,11 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
 
 int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
                  char *err, size_t errlen) {
-  if (d && d->own_gate)
+  if (d && !d->virtual_clock)
     return psgd_err(err, errlen,
-                    "clock virtual: dispatcher '%s' (its barrier) has no virtual-time form yet; "
+                    "clock virtual: dispatcher '%s' has no virtual-time form yet; "
                     "use async or interval, or clock = \"real\"", d->name);
-  if (p && p != &ps_hogwild_ops)
+  if (p && !p->virtual_clock)
     return psgd_err(err, errlen,
                     "clock virtual: param store '%s' has no virtual-time form yet (its lock or "
                     "CAS would not be modelled); use hogwild, or clock = \"real\"", p->name);

@@ -38,8 +38,8 @@ check_run bad_store 2 "unknown param store 'lockfree'" "$PSGD" train --store loc
 check_run bad_backoff 2 "unknown backoff 'quadratic' (known: none, linear, exponential, random)" \
   "$PSGD" train --backoff quadratic
 check_run backoff_hogwild 2 "needs a store that retries" "$PSGD" train --threads 2 --backoff linear
-check_run ps_not_leashed 2 "applies only to store leashed" "$PSGD" train --threads 2 --ps 0
-check_run decay_not_interval 2 "needs dispatcher interval" "$PSGD" train --threads 2 --y-control decay
-check_run store_contradiction 2 "contradicts --algorithm mutex" \
+check_run ps_not_leashed 2 "applies only to store 'leashed'" "$PSGD" train --threads 2 --ps 0
+check_run decay_not_interval 2 "needs algorithm 'interval'" "$PSGD" train --threads 2 --y-control decay
+check_run store_contradiction 2 "store 'leashed' contradicts algorithm 'mutex'" \
   "$PSGD" train --algorithm mutex --store leashed
 check_run bad_threads 2 "--threads: '0' is not an integer in \[1, 4096\]" "$PSGD" train --threads 0

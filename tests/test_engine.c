@@ -193,7 +193,7 @@ static void test_256_threads_every_dispatcher_and_store(void **state) {
       char err[512];
       tiny_spec(&s, dop->name, sop->name, MANY_THREADS);
       /* a reducing dispatcher runs lock-step rounds of all threads: a few */
-      s.stop_steps = dop->own_gate ? 3 : MANY_STEPS;
+      s.stop_steps = dop->needs_reduce ? 3 : MANY_STEPS;
       s.y0 = 16;
       engine_io io = {NULL, 0, NULL, NULL, NULL};
       if (engine_run(&s, &io, &res, err, sizeof err) != 0) fail_msg("%s/%s: %s", dop->name, sop->name, err);

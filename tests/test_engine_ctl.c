@@ -77,7 +77,7 @@ static void test_decay_schedule(void **state) {
   disp *a = mk_disp(&disp_async_ops, 1, 1, 0);
   cc.d = a;
   assert_null(ctl_create(&ctl_decay_ops, &cc, err, sizeof err));
-  assert_non_null(strstr(err, "needs dispatcher interval"));
+  assert_non_null(strstr(err, "needs a dispatcher with y, not async"));
   disp_free(a);
   disp_free(d);
   free(ev);

@@ -283,7 +283,7 @@ static void test_bad_names(void **state) {
   set_algo(&s, "async", "hogwild");
   snprintf(s.y_control, sizeof s.y_control, "decay");
   assert_int_equal(engine_run(&s, NULL, &r, err, sizeof err), -1);
-  assert_non_null(strstr(err, "needs dispatcher interval"));
+  assert_non_null(strstr(err, "needs algorithm 'interval'"));
 }
 
 /* The recorder gets one steps row per step (accepted or not), the evals, the

@@ -171,6 +171,11 @@ static __attribute__((unused)) int cmp_u64(const void *a, const void *b) {
 static __attribute__((unused)) int check_invariants(const char *disp_name, const steps *s, const ivl_trace *tr,
                             int leashed_drops_allowed, inv_stats *st) {
   int bad = 0;
+  const disp_ops *dop = disp_find(disp_name);
+  if (!dop) {
+    fprintf(stderr, "check_invariants: no dispatcher '%s'\n", disp_name);
+    return 1;
+  }
   memset(st, 0, sizeof *st);
   uint64_t n_iv = tr ? atomic_load(&tr->n) : 0;
   uint64_t *per_iv = n_iv ? calloc(n_iv, sizeof *per_iv) : NULL;
@@ -189,10 +194,11 @@ static __attribute__((unused)) int check_invariants(const char *disp_name, const
     } else {
       st->rejected++;
     }
-    if (!strcmp(disp_name, "async") && !r->accepted && !leashed_drops_allowed)
-      INV_FAIL("async rejected step %llu\n", (unsigned long long)r->step);
-    if (!strcmp(disp_name, "sync")) {
-      if (!r->accepted) INV_FAIL("sync rejected step %llu\n", (unsigned long long)r->step);
+    /* by capability, not by name: every registry entry is checked */
+    if (!dop->rejects && !r->accepted && !leashed_drops_allowed)
+      INV_FAIL("%s rejected step %llu\n", disp_name, (unsigned long long)r->step);
+    if (dop->tau == DISP_TAU_ZERO) {
+      if (!r->accepted) INV_FAIL("tau-0 dispatcher rejected step %llu\n", (unsigned long long)r->step);
       if (r->staleness != 0)
         INV_FAIL("sync step %llu has tau %lld\n", (unsigned long long)r->step,
                  (long long)r->staleness);
@@ -202,10 +208,10 @@ static __attribute__((unused)) int check_invariants(const char *disp_name, const
                  (unsigned long long)r->version_read);
     }
     /* every interval step, also a rejected one, records the y in force */
-    if (!strcmp(disp_name, "interval") && r->y < 1)
+    if (dop->tau == DISP_TAU_Y && r->y < 1)
       INV_FAIL("interval step %llu (accepted %d) has y %u\n", (unsigned long long)r->step,
                (int)r->accepted, r->y);
-    if (!strcmp(disp_name, "interval") && r->accepted) {
+    if (dop->tau == DISP_TAU_Y && r->accepted) {
       uint64_t iv = r->interval;
       if (iv >= n_iv) {
         INV_FAIL("step %llu in unknown interval %llu\n", (unsigned long long)r->step,
@@ -229,7 +235,7 @@ static __attribute__((unused)) int check_invariants(const char *disp_name, const
   qsort(idx, s->n, sizeof *idx, cmp_u64);
   for (size_t k = 1; k < s->n; k++)
     if (idx[k] == idx[k - 1]) INV_FAIL("start index %llu twice\n", (unsigned long long)idx[k]);
-  if (!strcmp(disp_name, "interval")) {
+  if (dop->tau == DISP_TAU_Y) {
     /* every completed interval (all but the last opened) accepted exactly y */
     for (uint64_t iv = 0; iv + 1 < n_iv; iv++) {
       st->intervals_checked++;
