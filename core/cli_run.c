@@ -154,20 +154,10 @@ static experiment *load_selected(const run_args *a, char **sel) {
       p = *end ? end + 1 : end;
     }
   }
-  int n_sel = 0;
   for (int i = 0; i < e->n_runs; i++) {
     int ok = 1;
     for (int f = 0; f < a->n_only && ok; f++) ok = config_run_matches(e, i, a->only[f]);
     (*sel)[i] = (char)ok;
-    n_sel += ok;
-  }
-  if (n_sel == 0 && a->n_only > 0) {
-    fprintf(stderr, "psgd: --only selects none of the %d runs of %s (see psgd list %s)\n",
-            e->n_runs, a->file, a->file);
-    free(*sel);
-    *sel = NULL;
-    config_free(e);
-    return NULL;
   }
   return e;
 }

@@ -226,8 +226,6 @@ fault cli only_range_out_of_range 2 "--only '1-5': run index 5 out of range" \
   "$PSGD" list "$tmp/ok.cfg" --db "$db" --only 1-5
 fault cli only_number_field_not_a_number 2 "--only 'threads=abc': threads is a number, not 'abc'" \
   "$PSGD" run "$tmp/ok.cfg" --db "$db" --only threads=abc
-fault cli only_selects_nothing 2 "--only selects none of the 2 runs" \
-  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only label=Nope
 cfg slow 'dataset = "synthetic"; model = "mlp"; hidden = [16]; threads = 1;' 'stop = { seconds = 30.0; epochs = 0.0; };'
 PSGD_TEST_HANG_RUN=0 "$PSGD" run "$tmp/slow.cfg" --db "$tmp/slow.db" --timeout 1.5 > "$out" 2>&1
 echo cli >> "$counts"
