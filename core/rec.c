@@ -2,7 +2,7 @@
  * inserts of steps/evals/events/placement, the steplog flush and the optional
  * background writer (see rec.h).
  *
- * SQLite settings and why (measured numbers in NOTES.md and bench_rec.c):
+ * SQLite settings and why (measured by bench/bench_rec.c, numbers in EXPERIMENTS.md "Recorder"):
  * - WAL + synchronous=NORMAL: readers (plots, a second sweep) never block the
  *   writer, and a commit does not fsync (a checkpoint does); an application
  *   crash never loses a committed transaction.
