@@ -36,6 +36,8 @@ typedef struct {
 
 /* par_run under the virtual clock on the quadratic problem; the records
  * sorted by finish order. */
+static const ctl_ops *g_ctl_m; /* the m controller of run_virtual (NULL: none) */
+
 static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, uint64_t max_steps,
                         const char *step_time, int compute_threads, uint64_t seed, vout *o) {
   quad q;
@@ -46,7 +48,11 @@ static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, u
   c.disp = dop;
   c.store = &ps_hogwild_ops;
   c.ctl_y = cy;
+  c.ctl_m = g_ctl_m;
   c.decay_k = 50;
+  c.window = 3;
+  c.probe_steps = 40;
+  c.exec_steps = 200;
   c.n_workers = m;
   c.m0 = m;
   c.y0 = y;
@@ -258,7 +264,9 @@ static void test_refusals(void **state) {
   assert_true(mo.cv == 0.25);
   static const char *const bad[] = {"constant:", "constant:0", "constant:-3", "constant:1x",
                                     "lognormal:100", "lognormal:100,", "lognormal:0,1",
-                                    "lognormal:100,-1", "uniform:3", "measured:3"};
+                                    "lognormal:100,-1", "uniform:3", "measured:3",
+                                    "run:", "run:0123", "run:0123456789ABCDEF",
+                                    "run:0123456789abcdef0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
     assert_int_equal(vclock_model_parse(bad[i], &mo, err, sizeof err), -1);
@@ -266,6 +274,9 @@ static void test_refusals(void **state) {
   }
   assert_int_equal(vclock_model_parse("measured", &mo, err, sizeof err), 0);
   assert_int_equal(mo.kind, VCLOCK_MEASURED);
+  assert_int_equal(vclock_model_parse("run:0123456789abcdef", &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_RUN);
+  assert_string_equal(mo.run_key, "0123456789abcdef");
   assert_int_equal(vclock_model_parse(NULL, &mo, err, sizeof err), 0);
   assert_int_equal(mo.kind, VCLOCK_MEASURED); /* the default */
   assert_int_equal(vclock_check(&disp_sync_ops, &ps_hogwild_ops, 4, NULL, err, sizeof err), -1);
@@ -344,6 +355,54 @@ static void test_measured(void **state) {
   vout_free(&out);
 }
 
+static int count_events(const par_result *r, const char *kind) {
+  int n = 0;
+  for (int i = 0; i < r->n_events; i++) n += !strcmp(r->events[i].kind, kind);
+  return n;
+}
+
+/* The controllers on virtual time: y-probing over y, elastic over m (its
+ * workers w >= m are parked, as the gate of disp.c sleeps them), each with
+ * the same records whatever the number of compute threads. */
+static void test_controllers(void **state) {
+  (void)state;
+  vout a, b;
+  run_virtual(&disp_interval_ops, &ctl_probing_ops, 16, 8, 3000, "lognormal:300,0.4", 1, 2, &a);
+  run_virtual(&disp_interval_ops, &ctl_probing_ops, 16, 8, 3000, "lognormal:300,0.4", 2, 2, &b);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  assert_true(count_events(&a.res, "probe") >= 3);
+  assert_true(same_steps(&a.s, &b.s));
+  assert_true(same_result(&a.res, &b.res));
+  /* y in the records follows the controller: more than one value */
+  uint32_t y0 = a.s.v[0].y;
+  int changed = 0;
+  for (size_t i = 0; i < a.s.n; i++) changed |= a.s.v[i].accepted && a.s.v[i].y != y0;
+  assert_true(changed);
+  vout_free(&a);
+  vout_free(&b);
+
+  g_ctl_m = &ctl_elastic_ops;
+  run_virtual(&disp_async_ops, NULL, 16, 1, 4000, "lognormal:300,0.4", 1, 3, &a);
+  run_virtual(&disp_async_ops, NULL, 16, 1, 4000, "lognormal:300,0.4", 2, 3, &b);
+  g_ctl_m = NULL;
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  assert_true(count_events(&a.res, "m") >= 3);
+  assert_true(same_steps(&a.s, &b.s));
+  assert_true(same_result(&a.res, &b.res));
+  /* a step starts only below the bound in force at its start, and the
+   * bound really moved */
+  uint32_t mmin = 16;
+  for (size_t i = 0; i < a.s.n; i++) {
+    assert_true((uint32_t)a.s.v[i].worker < a.s.v[i].m);
+    if (a.s.v[i].m < mmin) mmin = a.s.v[i].m;
+  }
+  assert_true(mmin < 16);
+  vout_free(&a);
+  vout_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refusals),
@@ -352,6 +411,7 @@ int main(void) {
       cmocka_unit_test(test_same_rows_any_compute_threads),
       cmocka_unit_test(test_4096_workers),
       cmocka_unit_test(test_measured),
+      cmocka_unit_test(test_controllers),
       cmocka_unit_test(test_m1_equals_sequential),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
