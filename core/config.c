@@ -1,4 +1,4 @@
-/* config.c - experiment files (EXPFILE.md): read with @includes, validate
+/* config.c - experiment files (EXPERIMENTS.md, "Experiment file reference"): read with @includes, validate
  * every setting against one key table, and expand variants x sweep x repeat
  * into fully resolved run specs (config.h states the precedence rules).
  *
@@ -1457,7 +1457,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
     if (ly->vs.defined) vs = ly->vs;
     if (ly->has_description) snprintf(e->description, sizeof e->description, "%s", ly->description);
   }
-  /* EXPFILE.md: named scales override anything above, from every layer. */
+  /* EXPERIMENTS.md: named scales override anything above, from every layer. */
   for (int i = 0; i < L->n_layers; i++) {
     layer *ly = L->layers[i];
     for (int j = 0; j < ly->n_scales; j++) {
@@ -1537,7 +1537,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
       uint64_t seed0 = r.spec.seed;
       for (long rep = 0; rep < repeat; rep++) {
         exp_run rr = r;
-        /* EXPFILE.md: repetition r gets seed + r (recorded in the spec) */
+        /* EXPERIMENTS.md: repetition r gets seed + r (recorded in the spec) */
         rr.spec.seed = seed0 + (uint64_t)rep;
         rr.spec.repetition = (int)rep;
         if (repeat > 1 && len < sizeof rr.swept)

@@ -1,6 +1,6 @@
 /* config.h - experiment files: parse, validate and expand into runs.
  *
- * An experiment file (libconfig syntax, contract in EXPFILE.md, every key in
+ * An experiment file (libconfig syntax; the contract and every key in
  * EXPERIMENTS.md "Experiment file reference") describes fixed settings, a
  * sweep (product of value lists), named variants, repetitions and named
  * scales. config_load reads it with its @includes, validates every setting

@@ -1,7 +1,7 @@
 /* hw.c - hwloc topology, placements and binding (contract: hw.h).
  *
  * Placement works on objects and cpusets only, never on arithmetic over CPU
- * numbers: OS PU numbering differs between machines (NOTES.md). NUMA nodes
+ * numbers: OS PU numbering differs between machines. NUMA nodes
  * are memory children in hwloc 2.x, so a PU's node is found through the
  * nodes' cpusets, and its package through its ancestors. */
 #define _GNU_SOURCE

@@ -9,7 +9,8 @@
 #           limit above epsilon x initial loss) - "diverged" in the thesis
 # Reads only runs of experiment 'thesis-heatmaps'. The grid is the cross join
 # of every batch size and step size in the experiment, left-joined with the
-# cell's runs, so 'with image' always gets the full grid (NOTES.md).
+# cell's runs, so 'with image' always gets the full grid (EXPERIMENTS.md,
+# "Thesis Figs. 4.5-4.12").
 #   gnuplot -c plots/thesis-heatmaps.gp DB OUTDIR
 DB = ARG1
 OUT = ARG2

@@ -1,7 +1,7 @@
 #!/bin/sh
 # it_slurm.sh - psgd slurm and psgd merge on a real Slurm: a one-host cluster
-# (munge + slurmctld + slurmd on localhost, config of NOTES.md "Slurm on one
-# host") runs a tiny sweep as a job array; the merge job's database is checked
+# (munge + slurmctld + slurmd on localhost, the slurm.conf written below)
+# runs a tiny sweep as a job array; the merge job's database is checked
 # against a local run of the same sweep (same keys, same statuses); one array
 # index is cancelled (scancel) and the sweep submitted again: only that slice
 # runs again and every run is in the merged database exactly once.
