@@ -277,6 +277,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   steplog *log = NULL;
   rec_writer *writer = NULL;
   eval_rec *evals = NULL;
+  uint64_t *replay = NULL;
   par_result pr;
   memset(&pr, 0, sizeof pr);
   place_ctx pc;
@@ -381,6 +382,17 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     c.compute_threads = s->compute_threads;
     const char *ct = getenv("PSGD_COMPUTE_THREADS");
     if (!c.compute_threads && ct && *ct) c.compute_threads = atoi(ct);
+    if (!strncmp(s->step_time, "run:", 4)) {
+      /* replay a recorded run's step durations, from this run's database */
+      if (!io || !io->r) {
+        psgd_err(err, errlen, "step_time %s needs the database that holds that run (psgd run "
+                 "--db), none is open", s->step_time);
+        goto out;
+      }
+      if (rec_run_step_durations(io->r, s->step_time + 4, &replay, &c.n_replay, err, errlen))
+        goto out;
+      c.replay_ns = replay;
+    }
     c.on_thread = NULL;
   }
 
@@ -591,6 +603,7 @@ out:
   }
   if (have_pr) par_result_free(&pr);
   free(evals);
+  free(replay);
   steplog_free(log);
   place_free(&pc);
   psgd_free(theta);
