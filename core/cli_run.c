@@ -134,6 +134,26 @@ static experiment *load_selected(const run_args *a, char **sel) {
     config_free(e);
     return NULL;
   }
+  /* an index beyond the file's runs is a typo, not an empty selection */
+  for (int f = 0; f < a->n_only; f++) {
+    const char *p = a->only[f];
+    if (strspn(p, "0123456789,-") != strlen(p)) continue;
+    while (*p) {
+      char *end;
+      long v = strtol(p, &end, 10);
+      if (end == p) break;
+      if (v >= e->n_runs) {
+        fprintf(stderr, "psgd: --only '%s': run index %ld out of range: %s has %d run%s "
+                "(0-%d)\n", a->only[f], v, a->file, e->n_runs, e->n_runs == 1 ? "" : "s",
+                e->n_runs - 1);
+        free(*sel);
+        *sel = NULL;
+        config_free(e);
+        return NULL;
+      }
+      p = *end ? end + 1 : end;
+    }
+  }
   for (int i = 0; i < e->n_runs; i++) {
     int ok = 1;
     for (int f = 0; f < a->n_only && ok; f++) ok = config_run_matches(e, i, a->only[f]);

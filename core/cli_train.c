@@ -25,6 +25,7 @@
 #include "data.h"
 #include "disp.h"
 #include "engine.h"
+#include "hw.h"
 #include "model.h"
 #include "optim.h"
 #include "ps.h"
@@ -514,10 +515,39 @@ static void on_engine_progress(void *ctx, const run_spec *s, const eval_rec *e,
   on_progress(ctx, s, e, steps_per_s);
 }
 
+/* What the arguments ask for that can be checked before training: the
+ * dataset's files (data_check), batch <= training set, and for the engine
+ * the placement on its topology. An error here is an argument error (exit
+ * 2), like a bad flag value. */
+static int precheck(const run_spec *s, int engine, char *err, size_t errlen) {
+  data_opts o;
+  data_opts_default(&o);
+  if (s->data_dir[0]) o.data_dir = s->data_dir;
+  o.train_limit = s->train_limit;
+  o.test_limit = s->test_limit;
+  int n_train = 0;
+  if (data_check(s->dataset, &o, &n_train, NULL, err, errlen)) return -1;
+  if (s->batch > n_train)
+    return psgd_err(err, errlen, "--batch %d is larger than the training set of %s (%d samples)",
+                    s->batch, s->dataset, n_train);
+  if (!engine || (!strcmp(s->placement, "os") && !s->topology[0])) return 0;
+  hw_topo *t = hw_topo_load(s->topology[0] ? s->topology : NULL, err, errlen);
+  if (!t) return -1;
+  hw_plan plan;
+  int flags = (s->keep_core_free ? HW_PLAN_KEEP_CORE_FREE : 0) |
+              (s->placement_nearest ? HW_PLAN_NEAREST : 0);
+  int bad = hw_plan_make(t, s->placement[0] ? s->placement : "os", s->threads, flags, &plan, err,
+                         errlen);
+  hw_topo_free(t);
+  if (bad) return -1;
+  hw_plan_free(&plan);
+  return 0;
+}
+
 static int run_engine(const run_spec *s) {
   char err[PSGD_ERRLEN];
   engine_algo a;
-  if (engine_resolve(s, &a, err, sizeof err)) {
+  if (engine_resolve(s, &a, err, sizeof err) || precheck(s, 1, err, sizeof err)) {
     fprintf(stderr, "psgd train: %s\n", err);
     return 2;
   }
@@ -562,6 +592,10 @@ int cmd_train(int argc, char **argv) {
     return 2;
   }
   if (cli_train_wants_engine(argc, argv)) return run_engine(&s);
+  if (precheck(&s, 0, err, sizeof err)) {
+    fprintf(stderr, "psgd train: %s\n", err);
+    return 2;
+  }
   train_io io = {on_progress, on_started, NULL};
   run_result res;
   uint64_t t0 = psgd_now_ns();

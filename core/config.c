@@ -1647,7 +1647,23 @@ int config_filter_check(const char *filter, char *err, size_t errlen) {
                     filter);
   char name[64];
   snprintf(name, sizeof name, "%.*s", (int)(eq - filter), filter);
-  if (!strcmp(name, "key") || json_name(name)) return 0;
+  if (!strcmp(name, "key")) return 0;
+  if (json_name(name)) {
+    /* a numeric field compares numerically: a value that is no number
+     * would silently select nothing */
+    int ki = find_key(name);
+    for (int i = 0; ki < 0 && i < N_KEYS; i++)
+      if (keys[i].json && !strcmp(keys[i].json, name)) ki = i;
+    if (ki >= 0 && (keys[ki].type == V_INT || keys[ki].type == V_FLOAT ||
+                    keys[ki].type == V_THREADS)) {
+      const char *v = eq + 1;
+      char *end;
+      (void)strtod(v, &end);
+      if (!*v || *end)
+        return psgd_err(err, errlen, "--only '%s': %s is a number, not '%s'", filter, name, v);
+    }
+    return 0;
+  }
   suggest s = {NULL, 99, name};
   for (int i = 0; i < N_KEYS; i++)
     if (keys[i].json) suggest_try(&s, keys[i].name);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "algo.h"
 #include "common.h"
@@ -214,6 +216,44 @@ static int rec_steplog_cb(void *ctx, const step_rec *r, size_t n) {
   return 0; /* record_steps off or no recorder: drop */
 }
 
+/* Under an address-space limit (ulimit -v), many workers can exhaust it
+ * inside OpenBLAS: a thread in an sgemm call takes a 128 MiB buffer (seen in
+ * a debugger: blas_memory_alloc mmaps 134217728 bytes), and when that mmap
+ * fails Debian's 0.3.21 kept retrying: 1024 threads under ulimit -v 3000000
+ * hung with no message. Counted here for up to 128 threads at once. Refuse up front when the worst
+ * case does not fit: the address space in use, plus the BLAS buffers, plus
+ * per worker its stack and share of malloc arenas (glibc reserves 64 MiB per
+ * arena, at most 8 per core). No limit: nothing to check. */
+#define BLAS_BUFFER_BYTES ((uint64_t)128 << 20)
+#define BLAS_MAX_BUFFERS 128
+#define WORKER_VA_BYTES ((uint64_t)2 << 20)
+#define ARENA_VA_BYTES ((uint64_t)64 << 20)
+static int address_space_ok(int threads, char *err, size_t errlen) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
+  unsigned long long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%llu", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  uint64_t used = (uint64_t)pages * (uint64_t)(page > 0 ? page : 4096);
+  uint64_t t = (uint64_t)threads;
+  uint64_t arenas = 8 * (uint64_t)(cpus > 0 ? cpus : 1);
+  uint64_t need = used + (t < BLAS_MAX_BUFFERS ? t : BLAS_MAX_BUFFERS) * BLAS_BUFFER_BYTES +
+                  t * WORKER_VA_BYTES + (t < arenas ? t : arenas) * ARENA_VA_BYTES;
+  if (need <= (uint64_t)rl.rlim_cur) return 0;
+  return psgd_err(err, errlen, "%d worker threads may need %.1f GiB of address space (%.1f GiB "
+                  "in use, OpenBLAS buffers of 128 MiB counted for %d threads inside sgemm at "
+                  "once, stacks and malloc arenas), more than the address-space limit (ulimit "
+                  "-v) of %.1f GiB: use fewer threads or raise the limit",
+                  threads, (double)need / (1 << 30), (double)used / (1 << 30),
+                  threads < BLAS_MAX_BUFFERS ? threads : BLAS_MAX_BUFFERS,
+                  (double)rl.rlim_cur / (1 << 30));
+}
+
 int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *err,
                size_t errlen) {
   memset(res, 0, sizeof *res);
@@ -237,6 +277,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   steplog *log = NULL;
   rec_writer *writer = NULL;
   eval_rec *evals = NULL;
+  uint64_t *replay = NULL;
   par_result pr;
   memset(&pr, 0, sizeof pr);
   place_ctx pc;
@@ -292,6 +333,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     if (!post && !(writer = rec_writer_start(io->r, io->run_id, log, 1.0, err, errlen))) goto out;
   }
 
+  if (address_space_ok(s->threads, err, errlen)) goto out;
   gctx gc = {s, &ds, m};
   par_problem prob = {d, theta0, &gc, g_ws_create, g_ws_free, g_grad};
   prog_ctx pgc = {io, s};
@@ -340,6 +382,17 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
     c.compute_threads = s->compute_threads;
     const char *ct = getenv("PSGD_COMPUTE_THREADS");
     if (!c.compute_threads && ct && *ct) c.compute_threads = atoi(ct);
+    if (!strncmp(s->step_time, "run:", 4)) {
+      /* replay a recorded run's step durations, from this run's database */
+      if (!io || !io->r) {
+        psgd_err(err, errlen, "step_time %s needs the database that holds that run (psgd run "
+                 "--db), none is open", s->step_time);
+        goto out;
+      }
+      if (rec_run_step_durations(io->r, s->step_time + 4, &replay, &c.n_replay, err, errlen))
+        goto out;
+      c.replay_ns = replay;
+    }
     c.on_thread = NULL;
   }
 
@@ -550,6 +603,7 @@ out:
   }
   if (have_pr) par_result_free(&pr);
   free(evals);
+  free(replay);
   steplog_free(log);
   place_free(&pc);
   psgd_free(theta);

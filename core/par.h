@@ -109,7 +109,9 @@ typedef struct {
 
   /* execution clock */
   int clock;                 /* PAR_CLOCK_REAL (default) | PAR_CLOCK_VIRTUAL */
-  const char *step_time;     /* virtual: step-time model (vclock.h), NULL: "constant:1000" */
+  const char *step_time;     /* virtual: step-time model (vclock.h), NULL: "measured" */
+  const uint64_t *replay_ns; /* virtual, step_time "run:<key>": that run's step durations */
+  size_t n_replay;
   int compute_threads;       /* virtual: real threads computing gradients, the event
                                 loop's included (0: all online CPUs); never changes results */
 

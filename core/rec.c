@@ -1084,6 +1084,50 @@ int rec_run_lookup(rec *r, const char *key, int64_t *run_id, char *status, size_
   return find_key(r, key, run_id, status, cap, err, errlen);
 }
 
+int rec_run_step_durations(rec *r, const char *key, uint64_t **ns, size_t *n, char *err,
+                           size_t errlen) {
+  *ns = NULL;
+  *n = 0;
+  int64_t id = 0;
+  char status[32];
+  int f = find_key(r, key, &id, status, sizeof status, err, errlen);
+  if (f < 0) return -1;
+  if (f == 0) return psgd_err(err, errlen, "%s: no run with key %s", r->path, key);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(r->db,
+                         "SELECT t_end_ns - t_start_ns FROM steps WHERE run_id = ?1 ORDER BY finish",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_err(r, err, errlen, "cannot read the step durations");
+  sqlite3_bind_int64(st, 1, id);
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 4096;
+      uint64_t *v = realloc(*ns, cap * sizeof *v);
+      if (!v) {
+        sqlite3_finalize(st);
+        free(*ns);
+        *ns = NULL;
+        *n = 0;
+        return psgd_err(err, errlen, "%s: out of memory for the step durations", r->path);
+      }
+      *ns = v;
+    }
+    sqlite3_int64 x = sqlite3_column_int64(st, 0);
+    (*ns)[(*n)++] = x > 0 ? (uint64_t)x : 1;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    free(*ns);
+    *ns = NULL;
+    *n = 0;
+    return db_err(r, err, errlen, "cannot read the step durations");
+  }
+  if (*n == 0) return psgd_err(err, errlen, "%s: run %s has no step records", r->path, key);
+  return 0;
+}
+
 int rec_run_claim(rec *r, const run_spec *s, const char *key, int64_t seen_id, int64_t *run_id,
                   char *note, size_t notecap, char *err, size_t errlen) {
   note[0] = '\0';

@@ -129,6 +129,11 @@ int rec_run_lookup(rec *r, const char *key, int64_t *run_id, char *status, size_
 /* Adds what the engine learns after the runner began the run: the topology
  * XML (NULL keeps it) and library versions, e.g. {"hwloc":"2.9.0"} (NULL
  * keeps them; merged as in rec_run_begin). */
+/* The step durations (t_end_ns - t_start_ns, >= 1) of the run with this key,
+ * in finish order, into a malloc'ed array (*ns, *n >= 1; the caller frees).
+ * -1 with err: no such run, no step records, or a database error. */
+int rec_run_step_durations(rec *r, const char *key, uint64_t **ns, size_t *n, char *err,
+                           size_t errlen);
 int rec_run_info(rec *r, int64_t run_id, const char *topology_xml, const char *versions,
                  char *err, size_t errlen);
 

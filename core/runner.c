@@ -449,7 +449,7 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
   } else {
     if (killed_timeout) {
       status = RUN_TIMEOUT;
-      snprintf(why, sizeof why, "killed after the %.0f s wall-clock limit", limit);
+      snprintf(why, sizeof why, "killed after the %g s wall-clock limit", limit);
     } else if (asked_stop) {
       status = RUN_INTERRUPTED;
       snprintf(why, sizeof why, "the runner was interrupted");

@@ -51,12 +51,26 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
     m->cv = cv;
     return 0;
   }
+  if (!strncmp(s, "run:", 4)) {
+    const char *k = s + 4;
+    size_t n = strlen(k);
+    int ok = n == 16;
+    for (size_t i = 0; ok && i < n; i++) ok = (k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f');
+    if (!ok)
+      return psgd_err(err, errlen,
+                      "step_time '%s': run:<run key> needs the 16 hex digits of a run key (psgd "
+                      "list shows them)", s);
+    m->kind = VCLOCK_RUN;
+    memcpy(m->run_key, k, 17);
+    return 0;
+  }
   if (!strcmp(s, "measured")) {
     m->kind = VCLOCK_MEASURED;
     return 0;
   }
   return psgd_err(err, errlen,
-                  "step_time '%s': expected measured, constant:<us> or lognormal:<mean_us>,<cv>",
+                  "step_time '%s': expected measured, constant:<us>, lognormal:<mean_us>,<cv> or "
+                  "run:<run key>",
                   s);
 }
 
@@ -109,6 +123,10 @@ static uint64_t draw_ns(const vclock_model *m, uint64_t *rng) {
   double us = m->mean_us;
   if (m->kind == VCLOCK_LOGNORMAL) us = lognormal(m->mean_us, m->cv, rng);
   else if (m->kind == VCLOCK_MEASURED) us = m->mem_us + lognormal(m->grad_us, m->cv, rng);
+  else if (m->kind == VCLOCK_RUN) {
+    size_t i = (size_t)(uniform(rng) * (double)m->n_replay);
+    return m->replay_ns[i < m->n_replay ? i : m->n_replay - 1];
+  }
   double ns = us * 1e3;
   if (!(ns >= 1)) return 1;
   if (ns > 1e15) return (uint64_t)1e15;
@@ -396,6 +414,18 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
              model.copy_us, model.copy_sd, model.grad_us, model.grad_sd, model.apply_us,
              model.apply_sd, disp_m(P->d), model.mem_us);
     step_event(P, 0, "step_time", model.mean_us, det);
+  }
+  if (model.kind == VCLOCK_RUN) {
+    if (!c->replay_ns || c->n_replay == 0) {
+      psgd_err(err, errlen, "step_time run:%s: the recorded run's step durations were not given "
+               "(a run: model needs the run's database: psgd run)", model.run_key);
+      goto out;
+    }
+    model.replay_ns = c->replay_ns;
+    model.n_replay = c->n_replay;
+    double sum = 0;
+    for (size_t i = 0; i < c->n_replay; i++) sum += (double)c->replay_ns[i];
+    model.mean_us = sum / (double)c->n_replay * 1e-3;
   }
   res->t0_ns = psgd_now_ns();
 

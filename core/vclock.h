@@ -31,6 +31,12 @@
  *                                (means and spreads recorded as the event
  *                                "step_time"); a step = copy(m) +
  *                                lognormal(gradient mean, cv) + apply(m)
+ *   "run:<run key>"              replay: each step's duration is drawn
+ *                                (uniformly, per worker stream) from the step
+ *                                durations of that recorded run (its
+ *                                t_end_ns - t_start_ns), e.g. one made on a
+ *                                large machine; the engine reads them from
+ *                                the run's database (par_config.replay_ns)
  * Bandwidth model (measured only): copy and apply move d floats each (8d
  * bytes for the copy, 12d for an SGD apply, 20d with momentum), and the m
  * cores share the memory bandwidth of the reference machine, the paper's
@@ -65,7 +71,7 @@
 #define VCLOCK_DEFAULT_STEP_TIME "measured"
 #define VCLOCK_REF_BANDWIDTH_GBS 460.8 /* EPYC 9754: 12 channels DDR5-4800 */
 
-typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL, VCLOCK_MEASURED } vclock_kind;
+typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL, VCLOCK_MEASURED, VCLOCK_RUN } vclock_kind;
 
 typedef struct {
   vclock_kind kind;
@@ -75,6 +81,9 @@ typedef struct {
    * one copy + apply, and copy(m) + apply(m) after the bandwidth model */
   double copy_us, copy_sd, grad_us, grad_sd, apply_us, apply_sd;
   double bytes, mem_us;
+  char run_key[17];   /* run: the recorded run's key */
+  const uint64_t *replay_ns; /* run: its durations (not owned) */
+  size_t n_replay;
 } vclock_model;
 
 /* Parses a step-time model string (NULL or "": the default). 0, or -1 with

@@ -20,7 +20,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -cmd '.timeout 10000' ".DB." "
+NAME = "figure1"; CHECK_EXP = "figure1"; DB_OPTS = "-steps"
+load "plots/db.gp"
 q(s) = system(SQL."\"".s."\"")
 RUN = q("SELECT max(run_id) FROM runs WHERE experiment = 'figure1' AND status IN ('ok','converged') AND sync = 'interval'")
 if (RUN eq "") { print "figure1: no finished interval run of experiment figure1 in ".DB; exit status 1 }

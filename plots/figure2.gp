@@ -9,7 +9,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -cmd '.timeout 10000' ".DB." "
+NAME = "figure2"; CHECK_EXP = "figure2"; DB_OPTS = "-steps"
+load "plots/db.gp"
 q(s) = system(SQL."\"".s."\"")
 W = "r.experiment = 'figure2' AND r.status IN ('ok','converged') AND r.sync = 'interval' AND r.y_control = 'const'"
 NB = int(q("SELECT count(DISTINCT r.batch) FROM runs r JOIN v_acceptance a USING(run_id) WHERE ".W))

@@ -22,7 +22,8 @@ DB = ARG1
 OUT = ARG2
 NBINS = 40
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -cmd '.timeout 10000' ".DB." "
+NAME = "figure3"; CHECK_EXP = "figure3"; DB_OPTS = "-steps"
+load "plots/db.gp"
 q(s) = system(SQL."\"".s."\"")
 OKR = "r.experiment = 'figure3' AND r.status IN ('ok','converged')"
 WI = OKR." AND r.sync = 'interval' AND r.y_control = 'const'"

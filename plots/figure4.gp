@@ -24,7 +24,8 @@ DB = ARG1
 OUT = ARG2
 THR = ARG3 + 0
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly ".DB." "
+NAME = "figure4"; CHECK_EXP = "figure4"; DB_OPTS = ""
+load "plots/db.gp"
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
 labels_n = int(system(SQL."\"SELECT count(DISTINCT label) FROM runs r WHERE ".W."\""))
 if (labels_n < 1) { print "figure4: no finished runs of experiment figure4 in ".DB; exit status 1 }

@@ -11,7 +11,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly ".DB." "
+NAME = "figure5"; CHECK_EXP = "figure4"; DB_OPTS = ""
+load "plots/db.gp"
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged')"
 q(s) = system(SQL."\"".s."\"")
 n_evals_s = q("SELECT count(*) FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND e.test_acc IS NOT NULL")

@@ -21,7 +21,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly ".DB." "
+NAME = "table1"; CHECK_EXP = "figure4"; DB_OPTS = ""
+load "plots/db.gp"
 # diverged runs count (a run that diverged is one of the algorithm's runs: its
 # best accuracy is the best before the divergence)
 W = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"

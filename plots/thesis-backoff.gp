@@ -17,7 +17,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".timeout 20000\" ".DB." "
+NAME = "thesis-backoff"; CHECK_EXP = "thesis-backoff"; DB_OPTS = ""
+load "plots/db.gp"
 W = "experiment = 'thesis-backoff' AND status IN ('ok','converged','diverged','crashed','timeout')"
 n_runs = int(system(SQL."\"SELECT count(*) FROM runs WHERE ".W."\""))
 if (n_runs < 1) { print "thesis-backoff: no finished runs of experiment thesis-backoff in ".DB; exit status 1 }
@@ -29,7 +30,6 @@ label(i) = system(SQL."\"SELECT label FROM ".LBL." LIMIT 1 OFFSET ".(i-1)."\"")
 thr(j) = int(system(SQL."\"SELECT DISTINCT threads FROM runs WHERE ".W." ORDER BY threads LIMIT 1 OFFSET ".(j-1)."\""))
 # the four schemes in the thesis's order; a scheme without runs is left out of the legend
 BO = "none linear exponential random"
-has_bo(b) = int(system(SQL."\"SELECT count(*) FROM runs WHERE ".W." AND backoff = '".word(BO, b)."'\""))
 reps = int(system(SQL."\"SELECT max(n) FROM (SELECT count(*) AS n FROM runs WHERE ".W." GROUP BY label, threads, backoff)\""))
 limit_s = real(system(SQL."\"SELECT max(json_extract(spec, '$.stop_seconds')) FROM runs WHERE ".W."\""))
 eps = real(system(SQL."\"SELECT max(epsilon) FROM runs WHERE ".W."\""))
@@ -44,6 +44,9 @@ T = "CASE WHEN status = 'converged' THEN coalesce((SELECT min(e.t_ns) / 1e9 FROM
 RX = "WITH l AS (SELECT label, row_number() OVER (ORDER BY min(run_id)) AS li FROM runs WHERE ".W." GROUP BY label), b AS (SELECT column1 AS backoff, column2 AS bi FROM (VALUES ('none', 1), ('linear', 2), ('exponential', 3), ('random', 4))), x AS (SELECT r.*, (l.li - 1) * 5 + b.bi AS x, 10 + b.bi AS lt, ".T." AS t FROM runs r JOIN l USING (label) JOIN b USING (backoff) WHERE ".W.")"
 # x | t | lt: every converged run
 times(j) = "< ".SQL."\"".RX." SELECT x, t, lt FROM x WHERE threads = ".thr(j)." AND t IS NOT NULL\""
+# converged runs of scheme b in panel j: its time key names only schemes with a
+# drawn box (a scheme whose runs all missed epsilon has only its n/c label)
+has_t(j, b) = int(system(SQL."\"".RX." SELECT count(*) FROM x WHERE threads = ".thr(j)." AND lt = ".(10 + b)." AND t IS NOT NULL\""))
 # x | min | q1 | median | q3 | max | lt of each group's times
 quart(j) = "< ".SQL."\"".RX.", q AS (SELECT x, lt, t, row_number() OVER (PARTITION BY x ORDER BY t) AS rn, count(*) OVER (PARTITION BY x) AS n FROM x WHERE threads = ".thr(j)." AND t IS NOT NULL) SELECT x, min(t), max(CASE WHEN rn <= (n + 3) / 4 THEN t END), max(CASE WHEN rn <= (n + 1) / 2 THEN t END), max(CASE WHEN rn <= (3 * n + 3) / 4 THEN t END), max(t), lt FROM q GROUP BY x, lt\""
 # x | text: not converged / crashed counts (a blank row outside the x range keeps it non-empty)
@@ -82,7 +85,7 @@ do for [fmt in "png pdf"] {
          quart(j) using 1:4:4:4:4 with candlesticks lc rgb "black" lw 2 notitle, \
          times(j) using 1:2:3 with points lc variable pt 7 notitle, \
          fails(j) using 1:(limit_s * 1.07):2 with labels font ",8" notitle, \
-         for [b = 1:4] keyentry with boxes lt (10 + b) title (has_bo(b) ? word(BO, b) : "")
+         for [b = 1:4] keyentry with boxes lt (10 + b) title (has_t(j, b) ? word(BO, b) : "")
     set title sprintf("%d threads: contention (no backoff: the locks block, no retries counted)", thr(j))
     set ylabel "failed try-locks / CASes per accepted step"
     set logscale y 10

@@ -25,9 +25,10 @@ F2 = ARG4 + 0.0
 F3 = ARG5 + 0.0
 load "plots/style.gp"
 set datafile separator whitespace
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -separator ' ' ".DB." "
-q(s) = system(SQL."\"".s."\"")
 if (!(F1 > F2 && F2 > F3 && F3 > 0)) { print "thesis-compare: fractions must satisfy F1 > F2 > F3 > 0, got ".ARG3." ".ARG4." ".ARG5; exit status 2 }
+NAME = "thesis-compare"; CHECK_EXP = "thesis-compare"; DB_OPTS = "-steps -sep ' '"
+load "plots/db.gp"
+q(s) = system(SQL."\"".s."\"")
 f(x) = sprintf("%.6g", x)
 # finished runs (crashed and timed-out ones too: they are counted) that stop at F3
 R = "r.experiment = 'thesis-compare' AND r.status IN ('ok', 'converged', 'diverged', 'timeout', 'crashed') AND abs(r.epsilon - ".f(F3).") < 1e-9"

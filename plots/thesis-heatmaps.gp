@@ -17,7 +17,8 @@ OUT = ARG2
 load "plots/style.gp"
 # NaN cells must stay in the grid (drawn blank), not be skipped as missing
 unset datafile missing
-SQL = "sqlite3 -batch -readonly -cmd \".timeout 20000\" ".DB." "
+NAME = "thesis-heatmaps"; CHECK_EXP = "thesis-heatmaps"; DB_OPTS = ""
+load "plots/db.gp"
 W = "experiment = 'thesis-heatmaps' AND status IN ('ok','converged','diverged','crashed','timeout')"
 n_runs = int(system(SQL."\"SELECT count(*) FROM runs WHERE ".W."\""))
 if (n_runs < 1) { print "thesis-heatmaps: no finished runs of experiment thesis-heatmaps in ".DB; exit status 1 }

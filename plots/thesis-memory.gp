@@ -15,7 +15,8 @@
 DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" ".DB." "
+NAME = "thesis-memory"; CHECK_EXP = "thesis-memory"; DB_OPTS = "-steps"
+load "plots/db.gp"
 W = "r.experiment = 'thesis-memory' AND r.status IN ('ok','converged')"
 n = int(system(SQL."\"SELECT count(*) FROM runs r WHERE ".W."\""))
 if (n < 1) { print "thesis-memory: no finished runs of experiment thesis-memory in ".DB; exit status 1 }

@@ -17,7 +17,8 @@ DB = ARG1
 OUT = ARG2
 load "plots/style.gp"
 set datafile separator whitespace
-SQL = "sqlite3 -batch -readonly -cmd \".load ${PSGD_STEPS_EXT:-build/psgd_steps}\" -separator ' ' ".DB." "
+NAME = "thesis-staleness"; CHECK_EXP = "thesis-staleness"; DB_OPTS = "-steps -sep ' '"
+load "plots/db.gp"
 q(s) = system(SQL."\"".s."\"")
 R = "r.experiment = 'thesis-staleness' AND r.status IN ('ok', 'converged')"
 n_acc_s = q("SELECT count(*) FROM steps WHERE accepted = 1 AND run_id IN (SELECT run_id FROM runs r WHERE ".R.")")

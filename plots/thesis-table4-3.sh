@@ -11,7 +11,12 @@ set -eu
 DB=$1
 OUT=$2
 W="experiment = 'thesis-heatmaps' AND status IN ('ok','converged','diverged','crashed','timeout')"
-q() { sqlite3 -batch -readonly -cmd ".timeout 20000" "$DB" "$1"; }
+q() { sh plots/db.sh "$DB" "$1"; }
+# missing, empty or foreign database, or no run with a result: own message, exit 1
+if ! problem=$(sh plots/db.sh -check thesis-table4-3 "$DB" thesis-heatmaps); then
+  echo "$problem" >&2
+  exit 1
+fi
 n=$(q "SELECT count(*) FROM runs WHERE $W")
 if [ "$n" -lt 1 ]; then
   echo "thesis-table4-3: no finished runs of experiment thesis-heatmaps in $DB" >&2

@@ -1,7 +1,7 @@
 #!/bin/sh
 # it_core_train.sh - `psgd train` end to end: help, a short run on the
 # synthetic set (progress and summary lines), and exit status 2 with a clear
-# message for bad flags, 1 for missing data. Prints "ok NAME" / "not ok NAME".
+# message for bad flags and for missing data (argument errors). Prints "ok NAME" / "not ok NAME".
 PSGD=${PSGD:-build/psgd}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -17,5 +17,5 @@ check_run unknown_flag 2 "psgd train: unknown option '--threds'" "$PSGD" train -
 check_run bad_value 2 "psgd train: --batch: 'many' is not an integer" "$PSGD" train --batch many
 check_run missing_value 2 "psgd train: --epochs: missing value" "$PSGD" train --epochs
 check_run bad_model 2 "unknown model 'resnet'" "$PSGD" train --model resnet
-check_run missing_data 1 "run \`make data\` to download CIFAR-10" \
+check_run missing_data 2 "run \`make data\` to download CIFAR-10" \
   "$PSGD" train --dataset cifar10 --data-dir /nonexistent --model lenet5

@@ -219,4 +219,84 @@ echo placement >> "$counts"
 check placement_here_rows_are_this_machine \
   "$(sqlite3 "$tmp/here.db" "SELECT count(*) FROM placement WHERE pu_os >= 0 AND core >= 0 AND node >= 0 AND bound = 1; PRAGMA integrity_check" | tr '\n' ' ')" "2 ok "
 
+# ---- arguments: errors, exact reports, consistent exit codes ----
+fault cli only_index_out_of_range 2 "--only '99': run index 99 out of range: .*ok.cfg has 2 runs (0-1)" \
+  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only 99
+fault cli only_range_out_of_range 2 "--only '1-5': run index 5 out of range" \
+  "$PSGD" list "$tmp/ok.cfg" --db "$db" --only 1-5
+fault cli only_number_field_not_a_number 2 "--only 'threads=abc': threads is a number, not 'abc'" \
+  "$PSGD" run "$tmp/ok.cfg" --db "$db" --only threads=abc
+cfg slow 'dataset = "synthetic"; model = "mlp"; hidden = [16]; threads = 1;' 'stop = { seconds = 30.0; epochs = 0.0; };'
+PSGD_TEST_HANG_RUN=0 "$PSGD" run "$tmp/slow.cfg" --db "$tmp/slow.db" --timeout 1.5 > "$out" 2>&1
+echo cli >> "$counts"
+check cli_timeout_reported_exactly "$(grep -c 'timeout in .*(killed after the 1.5 s wall-clock limit)' "$out") $(sqlite3 "$tmp/slow.db" "SELECT status || '|' || why FROM runs")" \
+  "1 timeout|killed after the 1.5 s wall-clock limit"
+fault cli train_placement_error_exit_2 2 "placement 'numa' needs at least 2 NUMA nodes" \
+  "$PSGD" train --dataset synthetic --threads 2 --placement numa --seconds 0.2
+fault cli train_bad_placement_exit_2 2 "unknown placement 'bogus'" \
+  "$PSGD" train --dataset synthetic --threads 2 --placement bogus --seconds 0.2
+fault cli train_missing_data_exit_2 2 "train-images-idx3-ubyte: missing file" \
+  "$PSGD" train --dataset mnist --data-dir "$tmp/nonexistent" --seconds 0.2
+fault cli train_data_dir_file_is_directory_exit_2 2 "train-images-idx3-ubyte: is a directory, not a data file" \
+  "$PSGD" train --dataset mnist --data-dir "$tmp/dirdata" --seconds 0.2
+fault cli train_batch_over_train_set_exit_2 2 "--batch 64 is larger than the training set of synthetic (10 samples)" \
+  "$PSGD" train --dataset synthetic --batch 64 --train-limit 10 --seconds 0.2
+fault cli train_bad_flag_exit_2 2 "unknown option" "$PSGD" train --nosuch 1
+
+# ---- hangs: many threads under an address-space limit (hung inside OpenBLAS before) ----
+fault hang train_1024_threads_ulimit_v 1 "1024 worker threads may need .* GiB of address space .* more than the address-space limit (ulimit -v)" \
+  sh -c "ulimit -v 3000000 && exec \"$PSGD\" train --dataset synthetic --model mlp --hidden 16 --threads 1024 --seconds 1"
+cfg many_threads 'dataset = "synthetic"; model = "mlp"; hidden = [16]; stop = { seconds = 1.0; epochs = 0.0; };' 'threads = 1024;'
+fault hang run_1024_threads_ulimit_v 1 "crashed in .*1024 worker threads may need .* more than the address-space limit" \
+  sh -c "ulimit -v 3000000 && exec \"$PSGD\" run \"$tmp/many_threads.cfg\" --db \"$tmp/many.db\""
+check hang_run_recorded_crashed "$(sqlite3 "$tmp/many.db" "SELECT status, why LIKE '%ulimit -v%' FROM runs; PRAGMA integrity_check" | tr '\n' ' ')" "crashed|1 ok "
+( ulimit -v 3000000 && "$PSGD" train --dataset synthetic --model mlp --hidden 16 --threads 2 --seconds 0.3 > "$out" 2>&1 )
+check hang_two_threads_fit_the_limit "$?" 0
+
+# ---- plot scripts: the DB path quoted (space, quote), their own message on a
+#      missing, empty or crashed-only database, exit 1, no output file ----
+plotdir="$tmp/plot dir/it's"
+mkdir -p "$plotdir/out"
+pdb="$plotdir/results.db"
+cp "$ref" "$pdb"
+sqlite3 "$pdb" "UPDATE runs SET experiment = 'figure4'"
+gnuplot -c plots/figure5.gp "$pdb" "$plotdir/out" > "$out" 2>&1; rc=$?
+echo plot >> "$counts"
+check plot_path_with_space_and_quote "$rc $(png "$plotdir/out/figure5.png")" "0 png"
+sh plots/thesis-table4-3.sh "$tmp/no such dir/x.db" "$plotdir/out" > "$out" 2>&1; rc=$?
+echo plot >> "$counts"
+check plot_table43_missing_db_quoted "$rc $(grep -c "thesis-table4-3: $tmp/no such dir/x.db: no such database" "$out")" "1 1"
+: > "$tmp/empty.db"
+for s in figure1 figure2 figure3 figure4 figure5 table1 thesis-backoff thesis-compare thesis-heatmaps thesis-memory thesis-staleness thesis-table4-3; do
+  case $s in figure5|table1) e=figure4 ;; thesis-table4-3) e=thesis-heatmaps ;; *) e=$s ;; esac
+  args=
+  case $s in figure4) args=0.5 ;; thesis-compare) args="0.5 0.4 0.3" ;; esac
+  cp "$ref" "$tmp/crashed.db"
+  sqlite3 "$tmp/crashed.db" "UPDATE runs SET experiment = '$e', status = 'crashed'"
+  for kind in missing empty crashed; do
+    case $kind in
+      missing) d="$tmp/absent dir/none.db"; want="$s: .*: no such database" ;;
+      empty) d=$tmp/empty.db; want="$s: .*empty.db: empty file: no runs recorded" ;;
+      crashed) d=$tmp/crashed.db; want="$s: .*crashed.db: none of the 2 runs of experiment $e has a result" ;;
+    esac
+    rm -rf "$tmp/pout"; mkdir -p "$tmp/pout"
+    if [ $s = thesis-table4-3 ]; then
+      timeout 10 sh plots/thesis-table4-3.sh "$d" "$tmp/pout" > "$out" 2>&1
+    else
+      # shellcheck disable=SC2086
+      timeout 10 gnuplot -c plots/$s.gp "$d" "$tmp/pout" $args > "$out" 2>&1
+    fi
+    rc=$?
+    echo plot >> "$counts"
+    if [ $rc = 1 ] && grep -q -- "$want" "$out" && [ -z "$(ls "$tmp/pout")" ] &&
+       ! grep -q "Non-numeric" "$out"; then
+      echo "ok fault_plot_${s}_$kind"
+    else
+      echo "not ok fault_plot_${s}_$kind (exit $rc, wanted 1 and '$want', files: $(ls "$tmp/pout" | tr '\n' ' '))"
+      sed 's/^/    /' "$out"
+    fi
+  done
+done
+check plot_crashed_db_intact "$(sqlite3 "$tmp/crashed.db" "PRAGMA integrity_check; SELECT count(*) FROM runs WHERE status = 'crashed'" | tr '\n' ' ')" "ok 2 "
+
 echo "# fault cases per class: $(sort "$counts" | uniq -c | awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $2, $1 }'), in all $(wc -l < "$counts")"

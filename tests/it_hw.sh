@@ -58,7 +58,7 @@ check_run train_numa_nearest 0 "placement numa -> uma (nearest equivalent)" \
   "$PSGD" train --threads 2 --placement numa --placement-nearest yes \
   --topology "synthetic:pack:1 numa:1 core:2 pu:1" $base
 # shellcheck disable=SC2086
-check_run train_numa_refused 1 "placement 'numa' needs at least 2 NUMA nodes" \
+check_run train_numa_refused 2 "placement 'numa' needs at least 2 NUMA nodes" \
   "$PSGD" train --threads 2 --placement numa --topology "synthetic:pack:1 numa:1 core:2 pu:1" $base
 
 # an experiment through the runner: the rows a figure would read

@@ -53,7 +53,7 @@ CFG
 # each script fails with a message naming what is missing and draws nothing
 sqlite3 "$db" "CREATE TABLE other (x)"
 msg=$(gnuplot -c plots/thesis-staleness.gp "$db" "$out" 2>&1); rc=$?
-check no_tables_fails "$rc $(echo "$msg" | grep -c 'no recorded accepted steps')" "1 1"
+check no_tables_fails "$rc $(echo "$msg" | grep -c 'thesis-staleness: .*: not a psgd results database')" "1 1"
 rm -f "$db"
 "$PSGD" run "$tmp/exp/thesis-staleness.cfg" --db "$db" > "$tmp/run_thesis-staleness.log" 2>&1
 check run_thesis-staleness $? 0

@@ -62,6 +62,11 @@ check retries_recorded "$(sqlite3 "$tmp/b.db" "SELECT count(*) FROM events WHERE
 # every key entry has something drawn (tests/plot_series.sh)
 check_series heatmaps_series_drawn plots/thesis-heatmaps.gp "$tmp/h.db" "$tmp/series_h"
 check_series backoff_series_drawn plots/thesis-backoff.gp "$tmp/b.db" "$tmp/series_b"
+# a scheme none of whose runs reached epsilon (seen under load) has only its
+# n/c label in the time panel: it must not be keyed there
+cp "$tmp/b.db" "$tmp/b_nc.db"
+sqlite3 "$tmp/b_nc.db" "UPDATE runs SET status = 'ok' WHERE backoff = 'none'; DELETE FROM events WHERE kind = 'epsilon' AND run_id IN (SELECT run_id FROM runs WHERE backoff = 'none')"
+check_series backoff_nc_scheme_not_keyed plots/thesis-backoff.gp "$tmp/b_nc.db" "$tmp/series_bnc"
 
 # no runs of the experiment: a clear failure, no figure
 rm -f "$tmp/out/"*

@@ -74,3 +74,19 @@ check_run refuses_step_time_real 2 'bad3.cfg:2:.*virtual' "$PSGD" run "$tmp/bad3
 out=$tmp/out_train
 check_run train_virtual 0 'train: done status ok' "$PSGD" train --dataset synthetic --hidden 16 \
   --steps 400 --threads 64 --clock virtual --step-time constant:100
+
+# step_time "run:<key>": replay the step durations of a recorded run (k3, async
+# above, lognormal): every replayed duration is one of that run's
+sed -e "s/^step_time = .*/step_time = \"run:$k3\";/" -e 's/^threads = 16;/threads = 8;/' "$tmp/v.cfg" |
+  awk '/^variants/ {print "variants = ( { label = \"replay\"; algorithm = \"interval\"; y0 = 4; } );"; exit} {print}' > "$tmp/replay.cfg"
+out=$tmp/out_replay
+check_run replay_ran 0 '' "$PSGD" run "$tmp/replay.cfg" --db "$tmp/a.db"
+kr=$(sqlite3 "$tmp/a.db" "SELECT key FROM runs WHERE label = 'replay' AND status = 'ok'")
+q() { sqlite3 -batch -cmd ".load ${PSGD_STEPS_EXT:-build/psgd_steps}" "$tmp/a.db" "$1"; }
+check replay_steps "$([ "$(q "SELECT COUNT(*) FROM steps s JOIN runs r USING (run_id) WHERE r.key = '$kr'")" -ge 1500 ] && echo yes)" yes
+check replay_durations_from_run "$(q "SELECT COUNT(*) FROM steps s JOIN runs r USING (run_id) WHERE r.key = '$kr'
+  AND s.t_end_ns - s.t_start_ns NOT IN (SELECT t.t_end_ns - t.t_start_ns FROM steps t JOIN runs u USING (run_id) WHERE u.key = '$k3')")" 0
+check replay_recorded "$(sqlite3 "$tmp/a.db" "SELECT step_time FROM runs WHERE key = '$kr'")" "run:$k3"
+sed -e "s/^step_time = .*/step_time = \"run:0123456789abcdef\";/" "$tmp/replay.cfg" > "$tmp/replay_bad.cfg"
+out=$tmp/out_replay_bad
+check_run replay_unknown_key 1 'no run with key 0123456789abcdef' "$PSGD" run "$tmp/replay_bad.cfg" --db "$tmp/a.db"

@@ -311,6 +311,80 @@ static void test_run_info_and_host(void **state) {
   tmp_remove(&t);
 }
 
+/* rec_run_claim, the runner's begin: a live claimer's run is never taken,
+ * a dead one's (process gone, pid reused, other boot) is, a failed attempt
+ * only by the caller that chose to retry exactly it, a result never. */
+static void test_claim_rules(void **state) {
+  (void)state;
+  tmp_place t;
+  tmp_make(&t);
+  char err[512] = "", key[17], note[512], sql[512], boot[64] = "";
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  assert_non_null(f);
+  assert_non_null(fgets(boot, sizeof boot, f));
+  fclose(f);
+  boot[strcspn(boot, "\n")] = '\0';
+  rec *r = rec_open(t.db, err, sizeof err);
+  assert_non_null(r);
+  run_spec s;
+  test_spec(&s, "claim", 0, key);
+  int64_t id = 0, id2 = 0, seen = 0;
+  char st[32];
+  assert_int_equal(rec_run_lookup(r, key, &seen, st, sizeof st, err, sizeof err), 0);
+  assert_int_equal(seen, 0);
+  /* absent: claimed, by this process (host, pid, claim with our start time) */
+  assert_int_equal(rec_run_claim(r, &s, key, 0, &id, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_OK);
+  snprintf(sql, sizeof sql, "SELECT pid = %ld AND claim LIKE '%s %ld %%' FROM runs WHERE run_id = %lld",
+           (long)getpid(), boot, (long)getpid(), (long long)id);
+  assert_int_equal(q_int(t.db, sql), 1);
+  /* running, claimer alive (this process): not touched */
+  assert_int_equal(rec_run_claim(r, &s, key, id, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_LIVE);
+  assert_non_null(strstr(note, "being run by pid"));
+  /* the same pid with another start time: reused, so the claimer is gone */
+  snprintf(sql, sizeof sql, "UPDATE runs SET claim = '%s %ld 1' WHERE run_id = %lld", boot,
+           (long)getpid(), (long long)id);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, id, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_OK);
+  assert_true(id2 > id);
+  assert_non_null(strstr(note, "is gone"));
+  /* another boot: gone */
+  snprintf(sql, sizeof sql, "UPDATE runs SET claim = 'other-boot %ld 5' WHERE run_id = %lld",
+           (long)getpid(), (long long)id2);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, id2, &id, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_OK);
+  /* another host: cannot be told, not touched */
+  snprintf(sql, sizeof sql, "UPDATE runs SET host = 'elsewhere' WHERE run_id = %lld", (long long)id);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, id, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_REMOTE);
+  /* crashed: retried only by the caller that saw exactly this attempt */
+  snprintf(sql, sizeof sql, "UPDATE runs SET status = 'crashed' WHERE run_id = %lld", (long long)id);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, id - 1, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_DONE);
+  assert_non_null(strstr(note, "retried by another process"));
+  assert_int_equal(rec_run_claim(r, &s, key, id, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_OK);
+  /* interrupted: anyone may redo it */
+  snprintf(sql, sizeof sql, "UPDATE runs SET status = 'interrupted' WHERE run_id = %lld",
+           (long long)id2);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, 0, &id, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_OK);
+  /* a result: never replaced */
+  snprintf(sql, sizeof sql, "UPDATE runs SET status = 'ok' WHERE run_id = %lld", (long long)id);
+  assert_int_equal(q_exec(t.db, sql), 0);
+  assert_int_equal(rec_run_claim(r, &s, key, id, &id2, note, sizeof note, err, sizeof err),
+                   REC_CLAIM_DONE);
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM runs"), 1);
+  rec_close(r);
+  tmp_remove(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lifecycle),
@@ -318,6 +392,7 @@ int main(void) {
       cmocka_unit_test(test_begin_replaces_unfinished),
       cmocka_unit_test(test_mark_deletes_partial_rows),
       cmocka_unit_test(test_run_info_and_host),
+      cmocka_unit_test(test_claim_rules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

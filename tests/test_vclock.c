@@ -264,7 +264,9 @@ static void test_refusals(void **state) {
   assert_true(mo.cv == 0.25);
   static const char *const bad[] = {"constant:", "constant:0", "constant:-3", "constant:1x",
                                     "lognormal:100", "lognormal:100,", "lognormal:0,1",
-                                    "lognormal:100,-1", "uniform:3", "measured:3"};
+                                    "lognormal:100,-1", "uniform:3", "measured:3",
+                                    "run:", "run:0123", "run:0123456789ABCDEF",
+                                    "run:0123456789abcdef0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
     assert_int_equal(vclock_model_parse(bad[i], &mo, err, sizeof err), -1);
@@ -272,6 +274,9 @@ static void test_refusals(void **state) {
   }
   assert_int_equal(vclock_model_parse("measured", &mo, err, sizeof err), 0);
   assert_int_equal(mo.kind, VCLOCK_MEASURED);
+  assert_int_equal(vclock_model_parse("run:0123456789abcdef", &mo, err, sizeof err), 0);
+  assert_int_equal(mo.kind, VCLOCK_RUN);
+  assert_string_equal(mo.run_key, "0123456789abcdef");
   assert_int_equal(vclock_model_parse(NULL, &mo, err, sizeof err), 0);
   assert_int_equal(mo.kind, VCLOCK_MEASURED); /* the default */
   assert_int_equal(vclock_check(&disp_sync_ops, &ps_hogwild_ops, 4, NULL, err, sizeof err), -1);

@@ -7,5 +7,5 @@ FIGURES += figure1
 figure1: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure1.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure1.gp $(DB) $(FIGDIR) $(FIG1_INTERVAL)
+	gnuplot -c plots/figure1.gp "$(DB)" $(FIGDIR) $(FIG1_INTERVAL)
 	@echo "figure1: wrote $(FIGDIR)/figure1.png and $(FIGDIR)/figure1.pdf"

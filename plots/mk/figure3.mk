@@ -6,5 +6,5 @@ FIGURES += figure3
 figure3: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure3.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure3.gp $(DB) $(FIGDIR)
+	gnuplot -c plots/figure3.gp "$(DB)" $(FIGDIR)
 	@echo "figure3: wrote $(FIGDIR)/figure3.png and $(FIGDIR)/figure3.pdf"

@@ -15,5 +15,5 @@ figure4: $(PSGD)
 	@[ -n "$(FIG4_THR_$(SCALE))" ] || { echo "figure4: no threshold accuracy for scale '$(SCALE)' (FIG4_THR_$(SCALE) in plots/mk/figure4.mk)" >&2; exit 2; }
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure4.gp $(DB) $(FIGDIR) $(FIG4_THR_$(SCALE))
+	gnuplot -c plots/figure4.gp "$(DB)" $(FIGDIR) $(FIG4_THR_$(SCALE))
 	@echo "figure4: wrote $(FIGDIR)/figure4.png and $(FIGDIR)/figure4.pdf"

@@ -7,5 +7,5 @@ FIGURES += figure5
 figure5: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure5.gp $(DB) $(FIGDIR)
+	gnuplot -c plots/figure5.gp "$(DB)" $(FIGDIR)
 	@echo "figure5: wrote $(FIGDIR)/figure5.png and $(FIGDIR)/figure5.pdf"

@@ -9,4 +9,4 @@ REPORT_DIR ?= results/report
 .PHONY: report
 # the steps extension: report.sh reads steps through it (sqlite3 .load)
 report: $(STEPS_EXT)
-	sh plots/report.sh --db $(DB) --figures $(FIGDIR) --out $(REPORT_DIR)
+	sh plots/report.sh --db "$(DB)" --figures $(FIGDIR) --out $(REPORT_DIR)

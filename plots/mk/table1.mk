@@ -8,5 +8,5 @@ FIGURES += table1
 table1: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/table1.gp $(DB) $(FIGDIR)
+	gnuplot -c plots/table1.gp "$(DB)" $(FIGDIR)
 	@echo "table1: wrote $(FIGDIR)/table1.md, $(FIGDIR)/table1.png and $(FIGDIR)/table1.pdf"

@@ -8,5 +8,5 @@ FIGURES += thesis-backoff
 thesis-backoff: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/thesis-backoff.cfg --scale $(SCALE) --db $(DB) || [ $$? -eq 1 ]
-	gnuplot -c plots/thesis-backoff.gp $(DB) $(FIGDIR)
+	gnuplot -c plots/thesis-backoff.gp "$(DB)" $(FIGDIR)
 	@echo "thesis-backoff: wrote $(FIGDIR)/thesis-backoff.png and $(FIGDIR)/thesis-backoff.pdf"

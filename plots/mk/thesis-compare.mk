@@ -14,5 +14,5 @@ FIGURES += thesis-compare
 thesis-compare: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/thesis-compare.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/thesis-compare.gp $(DB) $(FIGDIR) $(THCMP_EPS_$(SCALE)) $(SCALE)
+	gnuplot -c plots/thesis-compare.gp "$(DB)" $(FIGDIR) $(THCMP_EPS_$(SCALE)) $(SCALE)
 	@echo "thesis-compare: wrote $(FIGDIR)/thesis-compare.png and $(FIGDIR)/thesis-compare.pdf"

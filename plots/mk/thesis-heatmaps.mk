@@ -10,6 +10,6 @@ FIGURES += thesis-heatmaps
 thesis-heatmaps: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/thesis-heatmaps.cfg --scale $(SCALE) --db $(DB) || [ $$? -eq 1 ]
-	gnuplot -c plots/thesis-heatmaps.gp $(DB) $(FIGDIR)
-	sh plots/thesis-table4-3.sh $(DB) $(FIGDIR)
+	gnuplot -c plots/thesis-heatmaps.gp "$(DB)" $(FIGDIR)
+	sh plots/thesis-table4-3.sh "$(DB)" $(FIGDIR)
 	@echo "thesis-heatmaps: wrote $(FIGDIR)/thesis-heatmaps.png, .pdf and $(FIGDIR)/thesis-table4-3.md"

@@ -7,5 +7,5 @@ FIGURES += thesis-memory
 thesis-memory: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/thesis-memory.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/thesis-memory.gp $(DB) $(FIGDIR)
+	gnuplot -c plots/thesis-memory.gp "$(DB)" $(FIGDIR)
 	@echo "thesis-memory: wrote $(FIGDIR)/thesis-memory.png and $(FIGDIR)/thesis-memory.pdf"

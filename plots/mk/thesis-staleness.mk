@@ -6,5 +6,5 @@ FIGURES += thesis-staleness
 thesis-staleness: $(PSGD)
 	@mkdir -p $(FIGDIR)
 	$(PSGD) run experiments/thesis-staleness.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/thesis-staleness.gp $(DB) $(FIGDIR) $(SCALE)
+	gnuplot -c plots/thesis-staleness.gp "$(DB)" $(FIGDIR) $(SCALE)
 	@echo "thesis-staleness: wrote $(FIGDIR)/thesis-staleness.png and $(FIGDIR)/thesis-staleness.pdf"
