@@ -32,6 +32,7 @@
 #include "model.h"
 #include "optim.h"
 #include "par.h"
+#include "problem.h"
 #include "steplog.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -53,48 +54,6 @@ static double spread_pct(stats s) { return 100 * (s.max - s.min) / s.median; }
 
 /* ------------------------------------------------------ model problem --- */
 
-typedef struct {
-  const dataset *ds;
-  const model *m;
-  int b;
-} mp;
-
-typedef struct {
-  model_ws *ws;
-  float *x;
-  uint8_t *y;
-  int *idx;
-} mws;
-
-static void *mp_ws(void *ctx, int w) {
-  (void)w;
-  mp *p = ctx;
-  mws *x = calloc(1, sizeof *x);
-  if (!x) return NULL;
-  x->ws = model_ws_create(p->m, p->b);
-  x->x = psgd_alloc((size_t)p->b * (size_t)data_dim(&p->ds->train) * sizeof(float));
-  x->y = malloc((size_t)p->b);
-  x->idx = malloc((size_t)p->b * sizeof(int));
-  return x;
-}
-
-static void mp_ws_free(void *ctx, void *ws) {
-  (void)ctx;
-  mws *x = ws;
-  model_ws_free(x->ws);
-  psgd_free(x->x);
-  free(x->y);
-  free(x->idx);
-  free(x);
-}
-
-static float mp_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
-  mp *p = ctx;
-  mws *x = ws;
-  data_batch_indices(p->ds->train.n, 1, step, p->b, x->idx);
-  data_gather(&p->ds->train, x->idx, p->b, x->x, x->y);
-  return model_loss_grad(p->m, x->ws, theta, x->x, x->y, p->b, grad);
-}
 
 /* accepted steps per second of one run of `seconds` */
 static double run_steps_per_s(const par_problem *pb, const disp_ops *dop, int threads,
@@ -233,9 +192,9 @@ int main(int argc, char **argv) {
   float *t_m = psgd_alloc(model_n_params(mlp) * sizeof(float));
   model_init(lenet, t_l, 1);
   model_init(mlp, t_m, 1);
-  mp pl = {&ds, lenet, 16}, pm = {&ds, mlp, 16};
-  par_problem bl = {model_n_params(lenet), t_l, &pl, mp_ws, mp_ws_free, mp_grad};
-  par_problem bm = {model_n_params(mlp), t_m, &pm, mp_ws, mp_ws_free, mp_grad};
+  problem_model pl = {&ds, lenet, 16, 1}, pm = {&ds, mlp, 16, 1};
+  par_problem bl = problem_model_make(&pl, t_l);
+  par_problem bm = problem_model_make(&pm, t_m);
 
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   double load[1] = {0};

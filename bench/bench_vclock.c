@@ -28,6 +28,7 @@
 #include "model.h"
 #include "optim.h"
 #include "par.h"
+#include "problem.h"
 #include "steplog.h"
 #include "vclock.h"
 
@@ -36,48 +37,6 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-typedef struct {
-  const dataset *ds;
-  const model *m;
-  int b;
-} mp;
-
-typedef struct {
-  model_ws *ws;
-  float *x;
-  uint8_t *y;
-  int *idx;
-} mws;
-
-static void *mp_ws(void *ctx, int w) {
-  (void)w;
-  mp *p = ctx;
-  mws *x = calloc(1, sizeof *x);
-  if (!x) return NULL;
-  x->ws = model_ws_create(p->m, p->b);
-  x->x = psgd_alloc((size_t)p->b * (size_t)data_dim(&p->ds->train) * sizeof(float));
-  x->y = malloc((size_t)p->b);
-  x->idx = malloc((size_t)p->b * sizeof(int));
-  return x;
-}
-
-static void mp_ws_free(void *ctx, void *ws) {
-  (void)ctx;
-  mws *x = ws;
-  model_ws_free(x->ws);
-  psgd_free(x->x);
-  free(x->y);
-  free(x->idx);
-  free(x);
-}
-
-static float mp_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
-  mp *p = ctx;
-  mws *x = ws;
-  data_batch_indices(p->ds->train.n, 1, step, p->b, x->idx);
-  data_gather(&p->ds->train, x->idx, p->b, x->x, x->y);
-  return model_loss_grad(p->m, x->ws, theta, x->x, x->y, p->b, grad);
-}
 
 typedef struct {
   double acc_rate, mean_tau, real_s;
@@ -212,8 +171,8 @@ int main(int argc, char **argv) {
   const size_t d = model_n_params(m);
   float *theta0 = psgd_alloc(d * sizeof(float));
   model_init(m, theta0, 1);
-  mp ctx = {&ds, m, 16};
-  par_problem pb = {d, theta0, &ctx, mp_ws, mp_ws_free, mp_grad};
+  problem_model ctx = {&ds, m, 16, 1};
+  par_problem pb = problem_model_make(&ctx, theta0);
   const int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
   const int reps = 3;
   const uint64_t steps = quick ? 3000 : 20000;

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "optim.h"
 #include "par.h"
+#include "problem.h"
 #include "ps.h"
 #include "steplog.h"
 #include "train_seq.h"
@@ -50,63 +51,6 @@ int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) 
     return psgd_err(err, errlen, "step_time '%s' applies only under clock virtual", s->step_time);
   }
   return 0;
-}
-
-/* -------------------------------------------------------- problem ---- */
-
-typedef struct {
-  const run_spec *s;
-  const dataset *ds;
-  const model *m;
-} gctx;
-
-typedef struct {
-  model_ws *ws;
-  float *xb;
-  uint8_t *yb;
-  int *idx;
-} gws;
-
-static void *g_ws_create(void *ctx, int w) {
-  (void)w;
-  gctx *g = ctx;
-  gws *x = calloc(1, sizeof *x);
-  if (!x) return NULL;
-  const int b = g->s->batch;
-  x->ws = model_ws_create(g->m, b);
-  x->xb = psgd_alloc((size_t)b * (size_t)data_dim(&g->ds->train) * sizeof(float));
-  x->yb = malloc((size_t)b);
-  x->idx = malloc((size_t)b * sizeof *x->idx);
-  if (!x->ws || !x->xb || !x->yb || !x->idx) {
-    model_ws_free(x->ws);
-    psgd_free(x->xb);
-    free(x->yb);
-    free(x->idx);
-    free(x);
-    return NULL;
-  }
-  return x;
-}
-
-static void g_ws_free(void *ctx, void *p) {
-  (void)ctx;
-  gws *x = p;
-  if (!x) return;
-  model_ws_free(x->ws);
-  psgd_free(x->xb);
-  free(x->yb);
-  free(x->idx);
-  free(x);
-}
-
-/* Alg. 1 lines 5-6: B_i = GETBATCH(i), g = grad L_B(theta) */
-static float g_grad(void *ctx, void *p, const float *theta, uint64_t step, float *grad) {
-  gctx *g = ctx;
-  gws *x = p;
-  const int b = g->s->batch;
-  data_batch_indices(g->ds->train.n, g->s->seed, step, b, x->idx);
-  data_gather(&g->ds->train, x->idx, b, x->xb, x->yb);
-  return model_loss_grad(g->m, x->ws, theta, x->xb, x->yb, b, grad);
 }
 
 /* ------------------------------------------------------ evaluation ---- */
@@ -334,8 +278,8 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   }
 
   if (address_space_ok(s->threads, err, errlen)) goto out;
-  gctx gc = {s, &ds, m};
-  par_problem prob = {d, theta0, &gc, g_ws_create, g_ws_free, g_grad};
+  problem_model pm = {&ds, m, s->batch, s->seed};
+  par_problem prob = problem_model_make(&pm, theta0);
   prog_ctx pgc = {io, s};
   par_config c;
   par_config_default(&c);

@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "model.h"
 #include "optim.h"
+#include "problem.h"
 #include "test_rec_util.h"
 #include "train_seq.h"
 
@@ -78,50 +79,9 @@ static void test_m1_equals_sequential(void **state) {
   }
 }
 
-/* The same at the level of theta: par_run over the model gradient against a
- * plain loop (GETBATCH(i) -> gradient -> optim_apply). */
-typedef struct {
-  const dataset *ds;
-  const model *m;
-  int b;
-  uint64_t seed;
-} mp;
-
-typedef struct {
-  model_ws *ws;
-  float *x;
-  uint8_t *y;
-  int *idx;
-} mws;
-
-static void *mp_ws(void *ctx, int w) {
-  (void)w;
-  mp *p = ctx;
-  mws *x = calloc(1, sizeof *x);
-  x->ws = model_ws_create(p->m, p->b);
-  x->x = psgd_alloc((size_t)p->b * (size_t)data_dim(&p->ds->train) * sizeof(float));
-  x->y = malloc((size_t)p->b);
-  x->idx = malloc((size_t)p->b * sizeof(int));
-  return x;
-}
-
-static void mp_ws_free(void *ctx, void *ws) {
-  (void)ctx;
-  mws *x = ws;
-  model_ws_free(x->ws);
-  psgd_free(x->x);
-  free(x->y);
-  free(x->idx);
-  free(x);
-}
-
-static float mp_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *grad) {
-  mp *p = ctx;
-  mws *x = ws;
-  data_batch_indices(p->ds->train.n, p->seed, step, p->b, x->idx);
-  data_gather(&p->ds->train, x->idx, p->b, x->x, x->y);
-  return model_loss_grad(p->m, x->ws, theta, x->x, x->y, p->b, grad);
-}
+/* The same at the level of theta: par_run over the model gradient (the
+ * engine's problem adapter, problem.h) against a plain loop (GETBATCH(i) ->
+ * gradient -> optim_apply). */
 
 static void test_m1_theta_bitwise(void **state) {
   (void)state;
@@ -142,14 +102,25 @@ static void test_m1_theta_bitwise(void **state) {
   memcpy(ref, theta0, d * sizeof(float));
   optim_spec os = {OPTIM_MOMENTUM, 0.05f, 0.5f, 0.0f};
   const uint64_t steps = 300;
-  mp p = {&ds, m, 8, 9};
-  void *ws = mp_ws(&p, 0);
+  /* the plain loop, written out: not through the engine's problem adapter */
+  const int b = 8;
+  const uint64_t seed = 9;
+  model_ws *ws = model_ws_create(m, b);
+  float *xb = psgd_alloc((size_t)b * (size_t)data_dim(&ds.train) * sizeof(float));
+  uint8_t yb[8];
+  int idx[8];
+  assert_non_null(ws);
+  assert_non_null(xb);
   for (uint64_t i = 0; i < steps; i++) {
-    mp_grad(&p, ws, ref, i, g);
+    data_batch_indices(ds.train.n, seed, i, b, idx);
+    data_gather(&ds.train, idx, b, xb, yb);
+    model_loss_grad(m, ws, ref, xb, yb, b, g);
     optim_apply(&os, optim_lr(&os, 0), ref, v, g, d);
   }
-  mp_ws_free(&p, ws);
-  par_problem pb = {d, theta0, &p, mp_ws, mp_ws_free, mp_grad};
+  model_ws_free(ws);
+  psgd_free(xb);
+  problem_model p = {&ds, m, b, seed};
+  par_problem pb = problem_model_make(&p, theta0);
   for (int di = 0; di < DISP_COUNT; di++)
     for (int si = 0; si < PS_COUNT; si++) {
       par_config c;
