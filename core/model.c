@@ -178,7 +178,10 @@ model *model_create(const model_spec *spec, char *err, size_t errlen) {
     return NULL;
   }
   /* every model runs on gemm.h's products: refuse before training if the
-   * BLAS computes them wrongly on this CPU (checked once per process) */
+   * BLAS computes them wrongly on this CPU (checked once per process), run
+   * as training runs them: one OpenBLAS thread per caller (else validation,
+   * which makes models before any engine, let OpenBLAS start its own threads) */
+  model_blas_init();
   if (gemm_selfcheck(err, errlen)) return NULL;
   model *m = calloc(1, sizeof *m);
   if (!m) {
