@@ -1,7 +1,7 @@
 #!/bin/sh
 # run_all.sh - runs every experiment file, then every figure; resumable.
 #
-#   ./run_all.sh [--scale quick|paper] [--db PATH] [--timeout S] [--retry-failed]
+#   ./run_all.sh [--scale quick|quick-real|paper] [--db PATH] [--timeout S] [--retry-failed]
 #                [--dry-run] [--no-figures]
 #   ./run_all.sh --slurm [--scale S] [--db PATH] [--partition P] [--runs-per-task N]
 #                [--cores N] [--dry-run]
@@ -36,7 +36,7 @@ per_task=
 cores=
 while [ $# -gt 0 ]; do
   case "$1" in
-    --scale) scale=${2:?--scale needs quick or paper}; shift 2 ;;
+    --scale) scale=${2:?--scale needs a scale name (quick, quick-real or paper)}; shift 2 ;;
     --scale=*) scale=${1#--scale=}; shift ;;
     --db) db=${2:?--db needs a path}; shift 2 ;;
     --db=*) db=${1#--db=}; shift ;;
