@@ -40,7 +40,7 @@ do for [fmt in "png pdf"] {
   set yrange [0 : 100]
   set xlabel "interval size y (steps, log scale)"
   set ylabel "accepted steps / started steps (%)"
-  set key inside bottom right title "batch size" box opaque
+  set key outside right top title "batch size" box
   set arrow 1 from M, graph 0 to M, graph 1 nohead dt 2 lc rgb "#777777" lw 1.5
   set label 1 sprintf("y = m = %d", M) at M, graph 0.96 left offset 0.5,0 tc rgb "#555555"
   plot for [i=1:NB] rate(i) using 1:2 with linespoints ls i title batch(i)
