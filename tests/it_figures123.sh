@@ -12,30 +12,7 @@ tmp=$(mktemp -d /tmp/psgd_it_fig123.XXXXXX) || exit 1
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
 . tests/lib_check.sh
 
-common='dataset = "synthetic"; model = "mlp"; hidden = [32]; seed = 1; record_steps = true;
-eval = { every_s = 0.0; every_steps = 0; test_limit = 200; };'
-cat > "$tmp/figure1.cfg" <<CFG
-$common
-algorithm = "interval"; y0 = 4; threads = 4; batch = 16;
-stop = { steps = 200; epochs = 0.0; };
-CFG
-cat > "$tmp/figure2.cfg" <<CFG
-$common
-algorithm = "interval"; threads = 4;
-stop = { steps = 60; epochs = 0.0; };
-sweep = { batch = [8, 32]; y0 = [1, 4, 16]; };
-CFG
-cat > "$tmp/figure3.cfg" <<CFG
-$common
-threads = 4; batch = 16;
-stop = { steps = 100; epochs = 0.0; };
-sweep = { y0 = [1, 4, 16]; };
-variants = (
-  { label = "IntAsync"; algorithm = "interval"; },
-  { label = "Async"; algorithm = "async"; y0 = 4; },
-  { label = "IntAsync y-decay"; algorithm = "interval"; y_control = "decay"; y0 = 8; y_decay_k = 10; }
-);
-CFG
+tiny_fig123 "$tmp" 200
 for n in 1 2 3; do
   "$PSGD" run "$tmp/figure$n.cfg" --db "$tmp/f$n.db" > "$tmp/run$n.out" 2>&1
   check "figure${n}_runs" "$?" 0

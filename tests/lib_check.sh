@@ -34,3 +34,32 @@ check_series() {
     echo "$series_out" | grep -v '^series \|^svg ' | sed 's/^/    /'
   fi
 }
+#   tiny_fig123 DIR FIG1_STEPS   writes DIR/figure1.cfg, figure2.cfg and
+#                         figure3.cfg: tiny synthetic runs shaped like Figs. 1-3
+#                         (figure1 stops after FIG1_STEPS steps)
+tiny_fig123() {
+  common='dataset = "synthetic"; model = "mlp"; hidden = [32]; seed = 1; record_steps = true;
+eval = { every_s = 0.0; every_steps = 0; test_limit = 200; };'
+  cat > "$1/figure1.cfg" <<CFG
+$common
+algorithm = "interval"; y0 = 4; threads = 4; batch = 16;
+stop = { steps = $2; epochs = 0.0; };
+CFG
+  cat > "$1/figure2.cfg" <<CFG
+$common
+algorithm = "interval"; threads = 4;
+stop = { steps = 60; epochs = 0.0; };
+sweep = { batch = [8, 32]; y0 = [1, 4, 16]; };
+CFG
+  cat > "$1/figure3.cfg" <<CFG
+$common
+threads = 4; batch = 16;
+stop = { steps = 100; epochs = 0.0; };
+sweep = { y0 = [1, 4, 16]; };
+variants = (
+  { label = "IntAsync"; algorithm = "interval"; },
+  { label = "Async"; algorithm = "async"; y0 = 4; },
+  { label = "IntAsync y-decay"; algorithm = "interval"; y_control = "decay"; y0 = 8; y_decay_k = 10; }
+);
+CFG
+}
