@@ -115,11 +115,11 @@ void step_end(step_run *P, step_worker *W, step_state *S) {
   switch (v) {
   case DISP_APPLY: /* line 8 */
     accepted = ps_apply(P->store, w, W->grad, vr, &va);
-    disp_done(P->d, w, t);
+    if (!P->defer_done) disp_done(P->d, w, t);
     break;
   case DISP_REDUCE:
     ps_apply(P->store, w, reduce(P, w, (int)t->m), vr, &va);
-    disp_done(P->d, w, t);
+    if (!P->defer_done) disp_done(P->d, w, t);
     accepted = 1;
     break;
   case DISP_CONTRIB:
@@ -173,6 +173,8 @@ void step_end(step_run *P, step_worker *W, step_state *S) {
     step_stop(P, RUN_DIVERGED);
   }
 }
+
+void step_done(step_run *P, step_worker *W, step_state *S) { disp_done(P->d, W->id, &S->t); }
 
 /* ------------------------------------------------------------ monitor --- */
 

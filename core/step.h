@@ -73,6 +73,10 @@ struct step_run {
   uint64_t (*now)(void *clock_ctx);
   void *clock_ctx;
   int virtual_clock;                /* 1: step records carry pu = -1 */
+  /* 1: step_end leaves an applied step's disp_done to the caller, who
+   * calls step_done when the apply's time has passed (the virtual clock's
+   * "measured" model); 0: step_end calls it right after the apply */
+  int defer_done;
   /* called once by the step_stop that sets the status (NULL: nothing) */
   void (*on_stop)(void *stop_ctx);
   void *stop_ctx;
@@ -124,6 +128,10 @@ int step_run_result(step_run *P, uint64_t t_end, par_result *res, float *theta_o
 int step_begin(step_run *P, step_worker *W, step_state *S);
 /* The second half, once S->loss and W->grad hold the gradient's result. */
 void step_end(step_run *P, step_worker *W, step_state *S);
+/* The dispatcher's done of an applied step whose step_end deferred it
+ * (defer_done): for interval, the apply that completes an interval opens the
+ * next one here. */
+void step_done(step_run *P, step_worker *W, step_state *S);
 
 /* Ends the run with status s (the first call wins; later ones do nothing). */
 void step_stop(step_run *P, run_status s);

@@ -10,7 +10,8 @@
  * order (time, kind, worker) with kind finish < start < monitor: at equal
  * times every apply lands before any read, so a read sees exactly the
  * updates applied up to and including its instant, and a worker's next step
- * starts right after its own finish. An apply is one instant: no torn
+ * starts right after its own finish (under "measured", after its apply time:
+ * see below). An apply is one instant: no torn
  * reads, no interleaved updates (HOGWILD!'s inconsistency is not modelled).
  * The monitor (stop conditions, evaluation points) polls every 10 ms of
  * virtual time, at evaluation times and at the time limit.
@@ -28,9 +29,15 @@
  *   "measured" (default)         calibrated at the run's start on this
  *                                machine, one thread: copy of theta, the
  *                                gradient of this model and batch, the apply
- *                                (means and spreads recorded as the event
- *                                "step_time"); a step = copy(m) +
- *                                lognormal(gradient mean, cv) + apply(m)
+ *                                (medians and robust spreads, 1.4826 x MAD,
+ *                                recorded as the event "step_time"); a step
+ *                                = copy(m) + lognormal(gradient, cv), then
+ *                                its update lands (finish event: the real
+ *                                store's version FAA is at the start of its
+ *                                apply), then apply(m) before the worker's
+ *                                next start (accepted steps only: a
+ *                                rejected step applies nothing). Its record's
+ *                                t_end_ns is the instant the update lands.
  *   "run:<run key>"              replay: each step's duration is drawn
  *                                (uniformly, per worker stream) from the step
  *                                durations of that recorded run (its
@@ -81,6 +88,7 @@ typedef struct {
    * one copy + apply, and copy(m) + apply(m) after the bandwidth model */
   double copy_us, copy_sd, grad_us, grad_sd, apply_us, apply_sd;
   double bytes, mem_us;
+  double apply_m_us;  /* measured: apply(m), the part of mem_us after the update lands */
   char run_key[17];   /* run: the recorded run's key */
   const uint64_t *replay_ns; /* run: its durations (not owned) */
   size_t n_replay;
