@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,58 +157,124 @@ static int cmp_dbl(const void *a, const void *b) {
 
 /* Median and robust standard deviation (1.4826 x the median absolute
  * deviation, which equals the standard deviation for normal samples) of n
- * samples; x is reordered. Robust because a sample in which the OS took the
+ * samples; x is overwritten. Robust because a sample in which the OS took the
  * thread away (a time slice of another process: milliseconds) measures the
  * scheduler, not the step: with the mean, one such sample in 31 made a
  * calibrated 20 us apply 360 +- 1900 us on this loaded machine. */
 static void median_sd(double *x, int n, double *med, double *sd) {
-  double dev[64];
-  PSGD_CHECK(n > 0 && n <= 64);
+  PSGD_CHECK(n > 0);
   qsort(x, (size_t)n, sizeof *x, cmp_dbl);
   *med = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-  for (int i = 0; i < n; i++) dev[i] = fabs(x[i] - *med);
-  qsort(dev, (size_t)n, sizeof *dev, cmp_dbl);
-  *sd = 1.4826 * (n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]));
+  /* the deviations in place: x is not needed sorted afterwards */
+  for (int i = 0; i < n; i++) x[i] = fabs(x[i] - *med);
+  qsort(x, (size_t)n, sizeof *x, cmp_dbl);
+  *sd = 1.4826 * (n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]));
 }
 
 #define CAL_N 31
+#define CAL_MAX_THREADS 256
+
+/* The racy copy and update of HOGWILD! (ps_hogwild.c; tests/tsan.supp names
+ * them): calibration threads share one scratch theta as real workers share
+ * the store's. */
+void ps_hogwild_copy(float *dst, const float *theta, size_t d);
+void ps_hogwild_update(const optim_spec *o, float *theta, float *v, const float *g, size_t d,
+                       long tau);
+
+typedef struct {
+  const par_problem *pr;
+  const optim_spec *o;
+  void *ws;
+  float *th, *v;          /* shared scratch theta and momentum */
+  float *loc, *g;         /* this thread's */
+  double *tc, *tg, *ta;   /* this thread's CAL_N samples (us) */
+  uint64_t base;          /* its step indexes */
+  _Atomic int *go;        /* 0: wait, 1: start, -1: give up (NULL: start) */
+} cal_arg;
+
+static void *cal_main(void *arg) {
+  cal_arg *a = arg;
+  const size_t d = a->pr->d;
+  /* acquire: pairs with the release of the thread that starts them all */
+  if (a->go) {
+    int g;
+    while ((g = atomic_load_explicit(a->go, memory_order_acquire)) == 0) sched_yield();
+    if (g < 0) return NULL;
+  }
+  /* three rounds of warm-up (page faults, caches, BLAS), then the samples */
+  for (int i = -3; i < CAL_N; i++) {
+    uint64_t t0 = psgd_now_ns();
+    ps_hogwild_copy(a->loc, a->th, d);
+    uint64_t t1 = psgd_now_ns();
+    a->pr->grad(a->pr->ctx, a->ws, a->loc, a->base + (uint64_t)(i + 3), a->g);
+    uint64_t t2 = psgd_now_ns();
+    ps_hogwild_update(a->o, a->th, a->v, a->g, d, 0);
+    uint64_t t3 = psgd_now_ns();
+    if (i < 0) continue;
+    a->tc[i] = (double)(t1 - t0) * 1e-3;
+    a->tg[i] = (double)(t2 - t1) * 1e-3;
+    a->ta[i] = (double)(t3 - t2) * 1e-3;
+  }
+  return NULL;
+}
 
 int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m,
                      vclock_model *mo, char *err, size_t errlen) {
   const size_t d = pr->d;
-  float *th = psgd_alloc(d * sizeof *th), *loc = psgd_alloc(d * sizeof *loc);
-  float *g = psgd_calloc(d * sizeof *g), *v = psgd_calloc(d * sizeof *v);
-  if (!th || !loc || !g || !v) {
-    psgd_free(th);
-    psgd_free(loc);
-    psgd_free(g);
-    psgd_free(v);
-    return psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
+  /* as many threads as the m workers of a real run could run at once here:
+   * they copy from and apply to one shared theta, so the samples carry what
+   * concurrent workers cost each other (shared caches, memory bandwidth,
+   * the cache lines of theta moving between cores); one thread at m = 1 */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  int k = m < ncpu ? m : (int)ncpu;
+  if (k < 1) k = 1;
+  if (k > CAL_MAX_THREADS) k = CAL_MAX_THREADS;
+  int rc = -1, n_started = 0;
+  _Atomic int go = 0;
+  float *th = psgd_alloc(d * sizeof *th), *v = psgd_calloc(d * sizeof *v);
+  cal_arg *a = calloc((size_t)k, sizeof *a);
+  pthread_t *t = calloc((size_t)k, sizeof *t);
+  double *tc = malloc((size_t)k * CAL_N * sizeof *tc);
+  double *tg = malloc((size_t)k * CAL_N * sizeof *tg);
+  double *ta = malloc((size_t)k * CAL_N * sizeof *ta);
+  if (!th || !v || !a || !t || !tc || !tg || !ta) {
+    psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
+    goto out;
   }
   memcpy(th, pr->theta0, d * sizeof *th);
-  double tc[CAL_N], tg[CAL_N], ta[CAL_N];
-  /* three rounds of warm-up (page faults, caches, BLAS), then the samples */
-  for (int i = -3; i < CAL_N; i++) {
-    uint64_t t0 = psgd_now_ns();
-    memcpy(loc, th, d * sizeof *loc);
-    uint64_t t1 = psgd_now_ns();
-    pr->grad(pr->ctx, ws, loc, (uint64_t)(i + 3), g);
-    uint64_t t2 = psgd_now_ns();
-    ps_update(o, loc, v, g, d, 0); /* on the copy: theta0 stays as it was */
-    uint64_t t3 = psgd_now_ns();
-    if (i < 0) continue;
-    tc[i] = (double)(t1 - t0) * 1e-3;
-    tg[i] = (double)(t2 - t1) * 1e-3;
-    ta[i] = (double)(t3 - t2) * 1e-3;
+  for (int j = 0; j < k; j++) {
+    a[j] = (cal_arg){pr, o, j ? NULL : ws, th, v, psgd_alloc(d * sizeof(float)),
+                     psgd_calloc(d * sizeof(float)), tc + j * CAL_N, tg + j * CAL_N,
+                     ta + j * CAL_N, (uint64_t)j << 32, k > 1 ? &go : NULL};
+    if (!a[j].loc || !a[j].g) {
+      psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
+      goto out;
+    }
+    if (j && pr->ws_create && !(a[j].ws = pr->ws_create(pr->ctx, j))) {
+      psgd_err(err, errlen, "step_time measured: workspace allocation failed (thread %d)", j);
+      goto out;
+    }
   }
-  psgd_free(th);
-  psgd_free(loc);
-  psgd_free(g);
-  psgd_free(v);
+  for (int j = 1; j < k; j++) {
+    int e = pthread_create(&t[j], NULL, cal_main, &a[j]);
+    if (e) {
+      psgd_err(err, errlen, "step_time measured: could not start calibration thread %d: %s", j,
+               strerror(e));
+      goto out;
+    }
+    n_started++;
+  }
+  /* release: the threads see theta's scratch copy and their buffers */
+  atomic_store_explicit(&go, 1, memory_order_release);
+  a[0].go = NULL;
+  cal_main(&a[0]);
+  for (int j = 1; j <= n_started; j++) PSGD_CHECK(pthread_join(t[j], NULL) == 0);
+  n_started = 0;
   mo->kind = VCLOCK_MEASURED;
-  median_sd(tc, CAL_N, &mo->copy_us, &mo->copy_sd);
-  median_sd(tg, CAL_N, &mo->grad_us, &mo->grad_sd);
-  median_sd(ta, CAL_N, &mo->apply_us, &mo->apply_sd);
+  median_sd(tc, k * CAL_N, &mo->copy_us, &mo->copy_sd);
+  median_sd(tg, k * CAL_N, &mo->grad_us, &mo->grad_sd);
+  median_sd(ta, k * CAL_N, &mo->apply_us, &mo->apply_sd);
+  mo->cal_threads = k;
   if (!(mo->grad_us > 0.001)) mo->grad_us = 0.001;
   mo->cv = mo->grad_sd / mo->grad_us;
   const int mom = o->momentum > 0 && o->kind != OPTIM_SGD;
@@ -219,7 +287,23 @@ int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m
   const double ca = mo->copy_us + mo->apply_us;
   mo->apply_m_us = ca > 0 ? mo->mem_us * mo->apply_us / ca : 0;
   mo->mean_us = mo->mem_us + mo->grad_us;
-  return 0;
+  rc = 0;
+out:
+  if (rc) atomic_store_explicit(&go, -1, memory_order_release); /* the started ones give up */
+  for (int j = 1; j <= n_started; j++) PSGD_CHECK(pthread_join(t[j], NULL) == 0);
+  for (int j = 0; a && j < k; j++) {
+    psgd_free(a[j].loc);
+    psgd_free(a[j].g);
+    if (j && a[j].ws && pr->ws_free) pr->ws_free(pr->ctx, a[j].ws);
+  }
+  free(a);
+  free(t);
+  free(tc);
+  free(tg);
+  free(ta);
+  psgd_free(th);
+  psgd_free(v);
+  return rc;
 }
 
 /* ------------------------------------------------------------ events ---- */
@@ -443,9 +527,10 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
     P->defer_done = 1; /* EV_DONE calls it, apply(m) after the update landed */
     if (vclock_calibrate(pr, L.ws[0], &c->opt, disp_m(P->d), &model, err, errlen)) goto out;
     char det[104];
-    snprintf(det, sizeof det, "copy %.2f+-%.2f grad %.1f+-%.1f apply %.2f+-%.2f us; m %d: %.2f",
+    snprintf(det, sizeof det,
+             "copy %.2f+-%.2f grad %.1f+-%.1f apply %.2f+-%.2f us; m %d: %.2f; %d threads",
              model.copy_us, model.copy_sd, model.grad_us, model.grad_sd, model.apply_us,
-             model.apply_sd, disp_m(P->d), model.mem_us);
+             model.apply_sd, disp_m(P->d), model.mem_us, model.cal_threads);
     step_event(P, 0, "step_time", model.mean_us, det);
   }
   if (model.kind == VCLOCK_RUN) {

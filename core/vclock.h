@@ -27,10 +27,11 @@
  *   "lognormal:<mean_us>,<cv>"   lognormal with that mean and coefficient
  *                                of variation (cv = stddev / mean, >= 0)
  *   "measured" (default)         calibrated at the run's start on this
- *                                machine, one thread: copy of theta, the
- *                                gradient of this model and batch, the apply
- *                                (medians and robust spreads, 1.4826 x MAD,
- *                                recorded as the event "step_time"); a step
+ *                                machine by min(m, cores) threads at once
+ *                                on one shared scratch theta: copy of theta,
+ *                                the gradient of this model and batch, the
+ *                                apply (medians and robust spreads, 1.4826 x
+ *                                MAD, recorded as the event "step_time"); a step
  *                                = copy(m) + lognormal(gradient, cv), then
  *                                its update lands (finish event: the real
  *                                store's version FAA is at the start of its
@@ -89,6 +90,7 @@ typedef struct {
   double copy_us, copy_sd, grad_us, grad_sd, apply_us, apply_sd;
   double bytes, mem_us;
   double apply_m_us;  /* measured: apply(m), the part of mem_us after the update lands */
+  int cal_threads;    /* measured: threads that ran the calibration at once */
   char run_key[17];   /* run: the recorded run's key */
   const uint64_t *replay_ns; /* run: its durations (not owned) */
   size_t n_replay;
@@ -98,10 +100,14 @@ typedef struct {
  * err saying what is wrong with it. */
 int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen);
 
-/* Calibrates a "measured" model on this machine for m workers: times one
- * thread's copy of d floats, pr->grad on ws (steps 0..), and the update o
- * (scratch buffers; shared state untouched), then applies the bandwidth
- * model. 0, or -1 with err (out of memory). */
+/* Calibrates a "measured" model on this machine for m workers: k = min(m,
+ * online CPUs) threads at once (the caller's thread with ws, the others
+ * with pr->ws_create workspaces) each time 31 rounds of a copy of d floats
+ * from one shared scratch theta, pr->grad, and the update o applied to that
+ * scratch theta (HOGWILD!-racy, as workers share the store's), after 3
+ * warm-ups; medians and robust spreads over all k x 31 samples (shared state
+ * of the run untouched), then the bandwidth model. 0, or -1 with err (out
+ * of memory, a thread or workspace that could not be made). */
 int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m,
                      vclock_model *mo, char *err, size_t errlen);
 

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "engine.h"
@@ -340,6 +341,10 @@ static void test_measured(void **state) {
   double floor_us = 4096 * m4k.bytes / (VCLOCK_REF_BANDWIDTH_GBS * 1e3);
   assert_true(fabs(m4k.mem_us + m4k.grad_us - floor_us) < 1e-6 * floor_us);
   assert_true(m4k.mem_us > m1.mem_us);
+  /* as many threads at once as the m workers could run here */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  assert_int_equal(m1.cal_threads, 1);
+  assert_int_equal(m4k.cal_threads, ncpu < 256 ? (int)ncpu : 256);
   quad_free(&q);
 
   vout out;
@@ -385,7 +390,9 @@ static void test_measured_robust(void **state) {
   optim_spec o = {OPTIM_MOMENTUM, 0.01f, 0.5f, 0};
   char err[PSGD_ERRLEN];
   vclock_model mo;
-  assert_int_equal(vclock_calibrate(&p, NULL, &o, 2, &mo, err, sizeof err), 0);
+  /* m = 1: one calibration thread (the call counter is not shared) */
+  assert_int_equal(vclock_calibrate(&p, NULL, &o, 1, &mo, err, sizeof err), 0);
+  assert_int_equal(mo.cal_threads, 1);
   assert_true(s.calls > s.slow_at);
   assert_true(mo.grad_us >= 20.0);
   assert_true(mo.grad_us < 1000.0);
