@@ -14,8 +14,11 @@
 #      repetitions [min..max], the ratio virtual / real of the medians and
 #      whether it is within 15 %;
 #   2. what the real runs were: step durations (t_end - t_start, median and
-#      p10..p90) against the virtual runs' modelled durations and the
-#      calibration (event step_time); the share of steps longer than 3x the
+#      p10..p90; real: read to the end of the apply) against the virtual
+#      runs' (read to the instant the update lands: copy + gradient, the
+#      apply follows) and the calibration (event step_time: median copy,
+#      gradient, apply of min(m, cores) threads at once, robust spread);
+#      the share of steps longer than 3x the
 #      run's median (preempted: the OS took the thread away mid-step) and
 #      "both running", the share of the run's wall time in which both
 #      workers were inside a step that was not preempted (1.0 = two really
@@ -27,10 +30,10 @@
 # Usage: sh bench/validate_vclock.sh [REPS [STEPS]]   (default 3 and 10000;
 #        about 1-3 minutes here). BUILD (default build) names the build dir;
 #        KEEP=DIR keeps the database and experiment file in DIR; NICE=N runs
-#        psgd under `nice -n N` (N < 0 needs root): NICE=-20 gives the real
-#        runs' threads about 86x the CPU share of every other process, so on
-#        a shared machine they are rarely preempted (and the other
-#        processes wait for the 1-2 minutes of the runs).
+#        psgd under `nice -n N` (N < 0 needs root): at -20 each thread weighs
+#        as much as 86 processes of nice 0, which shields it from a few busy
+#        processes, not from a hundred (measured here at load 50: still
+#        preempted).
 set -u
 BUILD=${BUILD:-build}
 REPS=${1:-3}
@@ -141,8 +144,8 @@ echo
 echo "step durations (us; median [p10..p90] over all repetitions' steps), preempted steps (> 3x"
 echo "the run's median) and both running (share of wall time with both workers in a step that"
 echo "was not preempted; real runs), and the calibrated model (virtual runs' event step_time):"
-printf '%-15s | %-24s %-10s %-8s | %-24s %s\n' "m = 2" "real duration" "preempted" "both run" \
-  "virtual duration" "calibration: mean step us (copy, grad, apply: mean+-sd us)"
+printf '%-15s | %-24s %-10s %-8s | %-24s %s\n' "m = 2" "real read..applied" "preempted" "both run" \
+  "virtual read..landed" "calibration per run: step us (copy grad apply: median+-sd us)"
 for l in "Async" "interval y = 2" "interval y = 4" "interval y = 8"; do
   le=$(printf '%s' "$l" | sed "s/'/''/g")
   real=$(q "SELECT s.run_id, s.worker, s.t_start_ns, s.t_end_ns FROM steps s JOIN runs r USING (run_id)
@@ -219,3 +222,5 @@ for l in "Async" "interval y = 2" "interval y = 4" "interval y = 8"; do
 done
 echo
 echo "load average before: $load_before; after: $load_after; $(( $(date +%s) - t_begin )) s"
+echo "(the real runs measure the algorithm only where \"both run\" is near 1: below, one thread"
+echo " was preempted while the other ran, and their tau was made by the scheduler's time slices)"
