@@ -13,16 +13,13 @@
 #   1. acceptance rate and mean tau (accepted steps): median over the
 #      repetitions [min..max], the ratio virtual / real of the medians and
 #      whether it is within 15 %;
-#   2. what the real runs were: step durations (t_end - t_start, median and
-#      p10..p90; real: read to the end of the apply) against the virtual
-#      runs' (read to the instant the update lands: copy + gradient, the
-#      apply follows) and the calibration (event step_time: median copy,
-#      gradient, apply of min(m, cores) threads at once, robust spread);
-#      the share of steps longer than 3x the
-#      run's median (preempted: the OS took the thread away mid-step) and
-#      "both running", the share of the run's wall time in which both
-#      workers were inside a step that was not preempted (1.0 = two really
-#      concurrent threads);
+#   2. what the real runs were: "concurrent", the share of steps during
+#      which the other worker finished a step (1 for two threads that really
+#      run side by side, 0 for one running alone while the other is
+#      preempted), and the median durations (t_end - t_start) of solo and
+#      concurrent steps; against them the virtual runs' read-to-landing
+#      durations (copy + gradient: the apply follows) and the calibration
+#      (event step_time);
 #   3. the load average before and after (uptime): real 2-thread runs on a
 #      loaded 2-core machine are preempted, and their staleness is then made
 #      by the scheduler's time slices, not by the algorithm.
@@ -139,78 +136,34 @@ for l in Async interval_y_=_2 interval_y_=_4 interval_y_=_8; do
                  o[1], r[2], v[2], q[2], o[2] }'
 done
 
-# what the real runs were: durations, preemption, both-running share
+# what the real runs were: how often the two threads overlapped, and what
+# a step cost alone and next to the other thread
 echo
-echo "step durations (us; median [p10..p90] over all repetitions' steps), preempted steps (> 3x"
-echo "the run's median) and both running (share of wall time with both workers in a step that"
-echo "was not preempted; real runs), and the calibrated model (virtual runs' event step_time):"
-printf '%-15s | %-24s %-10s %-8s | %-24s %s\n' "m = 2" "real read..applied" "preempted" "both run" \
+echo "real runs: concurrent = share of steps during which the other worker finished a step"
+echo "(two threads really running side by side: about 1; one thread running alone while the other"
+echo "is preempted: 0), and the median step duration (us, read to end of apply) of the steps"
+echo "without (solo) and with (concurrent) such a finish; virtual runs: median read-to-landing"
+echo "(copy + gradient; the apply follows) and the calibration (median copy, gradient, apply of"
+echo "min(m, cores) threads at once, robust sd):"
+sqlite3 -batch -separator " " -cmd ".load $EXT" "$db" "
+  CREATE TEMP TABLE rs AS SELECT s.run_id, s.worker, s.t_start_ns AS ts, s.t_end_ns AS te
+    FROM steps s JOIN runs r USING (run_id) WHERE r.clock = 'real' AND r.status = 'ok';
+  CREATE INDEX rs_end ON rs (run_id, worker, te);
+  CREATE TEMP TABLE rc AS SELECT a.run_id, a.te - a.ts AS d,
+    EXISTS (SELECT 1 FROM rs b WHERE b.run_id = a.run_id AND b.worker = 1 - a.worker
+            AND b.te > a.ts AND b.te < a.te) AS conc FROM rs a;
+  SELECT replace(r.label, ' ', '_'), rc.conc, rc.d FROM rc JOIN runs r USING (run_id);" |
+  sort -k1,1 -k2,2n -k3,3n >"$dir/conc"
+printf '%-15s | %-10s %-9s %-10s | %-20s %s\n' "m = 2" "concurrent" "solo us" "concur. us" \
   "virtual read..landed" "calibration per run: step us (copy grad apply: median+-sd us)"
 for l in "Async" "interval y = 2" "interval y = 4" "interval y = 8"; do
   le=$(printf '%s' "$l" | sed "s/'/''/g")
-  real=$(q "SELECT s.run_id, s.worker, s.t_start_ns, s.t_end_ns FROM steps s JOIN runs r USING (run_id)
-            WHERE r.label = '$le' AND r.clock = 'real' AND r.status = 'ok'" |
-    awk '{ d = ($4 - $3) / 1e3; print $1, $2, $3, $4, d }' | sort -k1,1n -k3,3n |
-    awk '
-      function flush(   i, n, med, k, t, cnt, both, last, lo, hi, wall) {
-        if (!nr) return
-        n = nr
-        for (i = 1; i <= n; i++) srt[i] = dur[i]
-        asort_(srt, n)
-        med = srt[int((n + 1) / 2)]
-        # both running: sweep over the non-preempted steps of both workers
-        k = 0
-        for (i = 1; i <= n; i++) {
-          if (dur[i] > 3 * med) { pre++; continue }
-          ev[++k] = ts[i] " 1"; ev[++k] = te[i] " -1"
-        }
-        tot += n
-        sortev(k)
-        cnt = 0; both = 0; last = 0
-        for (i = 1; i <= k; i++) {
-          split(ev[i], p, " ")
-          if (cnt >= 2) both += p[1] - last
-          cnt += p[2]; last = p[1]
-        }
-        lo = ts[1]; hi = te[1]
-        for (i = 1; i <= n; i++) { if (ts[i] < lo) lo = ts[i]; if (te[i] > hi) hi = te[i] }
-        wall = hi - lo
-        bsum += wall > 0 ? both / wall : 0; nrun++
-        nr = 0
-      }
-      # insertion sorts would be quadratic: a heap sort on numbers / event strings
-      function asort_(a, n,   i, t, end) {
-        for (i = int(n / 2); i >= 1; i--) sift(a, i, n)
-        for (end = n; end > 1; end--) { t = a[1]; a[1] = a[end]; a[end] = t; sift(a, 1, end - 1) }
-      }
-      function sift(a, i, n,   c, t) {
-        while ((c = 2 * i) <= n) {
-          if (c < n && a[c + 1] + 0 > a[c] + 0) c++
-          if (a[i] + 0 >= a[c] + 0) break
-          t = a[i]; a[i] = a[c]; a[c] = t; i = c
-        }
-      }
-      function sortev(n,   i, t, end) {
-        for (i = 1; i <= n; i++) { split(ev[i], p, " "); key[i] = p[1] + (p[2] < 0 ? 0 : 0.5) }
-        for (i = int(n / 2); i >= 1; i--) sifte(i, n)
-        for (end = n; end > 1; end--) { swp(1, end); sifte(1, end - 1) }
-      }
-      function swp(i, j,   t) { t = ev[i]; ev[i] = ev[j]; ev[j] = t; t = key[i]; key[i] = key[j]; key[j] = t }
-      function sifte(i, n,   c) {
-        while ((c = 2 * i) <= n) {
-          if (c < n && key[c + 1] > key[c]) c++
-          if (key[i] >= key[c]) break
-          swp(i, c); i = c
-        }
-      }
-      $1 != run { flush(); run = $1 }
-      { nr++; ts[nr] = $3; te[nr] = $4; dur[nr] = $5; all[++na] = $5 }
-      END {
-        flush()
-        asort_(all, na)
-        printf "%.0f [%.0f..%.0f] %.1f%% %.2f\n", all[int((na + 1) / 2)], all[int(na * 0.1) + 1],
-               all[int(na * 0.9)], 100 * pre / tot, bsum / nrun
-      }')
+  lu=$(printf '%s' "$l" | tr ' ' _)
+  real=$(awk -v l="$lu" '$1 == l { n[$2]++; x[$2, n[$2]] = $3 }
+    END { t = n[0] + n[1]
+          m0 = n[0] ? x[0, int((n[0] + 1) / 2)] / 1e3 : 0
+          m1 = n[1] ? x[1, int((n[1] + 1) / 2)] / 1e3 : 0
+          printf "%.3f %.0f %.0f", t ? n[1] / t : 0, m0, m1 }' "$dir/conc")
   virt=$(q "SELECT (s.t_end_ns - s.t_start_ns) / 1e3 FROM steps s JOIN runs r USING (run_id)
             WHERE r.label = '$le' AND r.clock = 'virtual' AND r.status = 'ok'" | sort -g |
     awk '{ x[NR] = $1 } END { printf "%.0f [%.0f..%.0f]", x[int((NR + 1) / 2)], x[int(NR * 0.1) + 1], x[int(NR * 0.9)] }')
@@ -218,9 +171,10 @@ for l in "Async" "interval y = 2" "interval y = 4" "interval y = 8"; do
            WHERE r.label = '$le' AND r.clock = 'virtual' AND e.kind = 'step_time' ORDER BY r.run_id" |
     sed 's/; m 2:.*//' | awk '{ printf "%s%s (%s %s %s)", (NR > 1 ? "; " : ""), $1, $3, $5, $7 }')
   set -- $real
-  printf '%-15s | %-24s %-10s %-8s | %-24s %s\n' "$l" "$1 $2" "$3" "$4" "$virt" "$cal"
+  printf '%-15s | %-10s %-9s %-10s | %-20s %s\n' "$l" "$1" "$2" "$3" "$virt" "$cal"
 done
-echo
+ncal=$(q "SELECT detail FROM events WHERE kind = 'step_time' LIMIT 1" | sed -n 's/.*; \([0-9]*\) threads$/\1/p')
+echo "(calibration threads at once: ${ncal:-?})"
 echo "load average before: $load_before; after: $load_after; $(( $(date +%s) - t_begin )) s"
-echo "(the real runs measure the algorithm only where \"both run\" is near 1: below, one thread"
-echo " was preempted while the other ran, and their tau was made by the scheduler's time slices)"
+echo "(the real runs measure the algorithm only where \"concurrent\" is near 1: below, one"
+echo " thread ran alone while the other was preempted, and their tau was made by the scheduler)"
