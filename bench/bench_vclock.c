@@ -12,7 +12,7 @@
  *     model and batch, nothing else), same run; goal >= 0.9 (overhead < 10 %)
  * Exits non-zero only if a run fails.
  *
- * Usage: bench_vclock [--quick] */
+ * Usage: bench_vclock [--quick] [--only m2|loop] */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -105,6 +106,12 @@ static int run_one(const par_problem *pb, const disp_ops *dop, int m, long y, ui
   return bad ? -1 : 0;
 }
 
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* raw gradient rate: every core computing gradients, nothing else */
 typedef struct {
   const par_problem *pb;
@@ -130,10 +137,11 @@ static void *raw_main(void *arg) {
   return NULL;
 }
 
-static double raw_rate(const par_problem *pb, int nt, double seconds) {
+static double raw_rate(const par_problem *pb, int nt, double seconds, double *cpu_per_grad) {
   pthread_t th[64];
   raw_arg a[64];
   if (nt > 64) nt = 64;
+  double c0 = cpu_s();
   for (int k = 0; k < nt; k++) {
     a[k] = (raw_arg){pb, seconds, 0, k};
     PSGD_CHECK(pthread_create(&th[k], NULL, raw_main, &a[k]) == 0);
@@ -143,11 +151,156 @@ static double raw_rate(const par_problem *pb, int nt, double seconds) {
     PSGD_CHECK(pthread_join(th[k], NULL) == 0);
     n += a[k].n;
   }
+  if (cpu_per_grad) *cpu_per_grad = (cpu_s() - c0) / (double)n;
   return (double)n / seconds;
 }
 
+/* ------------------------------------------------ the loop's cost ---- */
+
+static double load_avg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
+/* One Async run under the virtual clock (measured step times, all cores
+ * computing, hand-off h): virtual steps per real second and CPU seconds
+ * per step. */
+static int vrun(const par_problem *pb, int m, uint64_t steps, int copy, double *rate,
+                double *cpu_per_step) {
+  par_config c;
+  par_config_default(&c);
+  c.disp = &disp_async_ops;
+  c.n_workers = m;
+  c.m0 = m;
+  c.y0 = 1;
+  c.opt.kind = OPTIM_MOMENTUM;
+  c.opt.lr = 0.0002f; /* throughput only: small enough not to diverge at m = 256 */
+  c.opt.momentum = 0.5f;
+  c.max_steps = steps;
+  c.clock = PAR_CLOCK_VIRTUAL;
+  c.step_time = "measured";
+  c.vclock_copy = copy;
+  char err[PSGD_ERRLEN];
+  par_result r;
+  double c0 = cpu_s();
+  uint64_t t0 = psgd_now_ns();
+  if (par_run(pb, &c, &r, NULL, err, sizeof err)) {
+    fprintf(stderr, "bench_vclock: %s\n", err);
+    return -1;
+  }
+  double real_s = (double)(psgd_now_ns() - t0) * 1e-9;
+  *cpu_per_step = (cpu_s() - c0) / (double)r.steps_started;
+  *rate = (double)r.steps_started / real_s;
+  par_result_free(&r);
+  return 0;
+}
+
+static void med3(double *x, const char *name, const char *unit, const char *fmt_extra) {
+  qsort(x, 3, sizeof *x, cmp_double);
+  printf("bench: %s %.3f %s (range %.3f..%.3f%s)\n", name, x[1], unit, x[0], x[2], fmt_extra);
+}
+
+/* The event loop's cost: virtual steps per real second of Async runs at
+ * m = 16, 128, 256 (measured step times, all cores computing) against the
+ * raw gradient rate of all cores (every core computing gradients of the
+ * same model and batch, nothing else), measured right before each run;
+ * goal >= 0.9 at m = 256. Both hand-offs side by side, alternating, per
+ * model (MLP and LeNet5 at the quick scale's batch 16). */
+static int loop_cost(int quick) {
+  char err[PSGD_ERRLEN];
+  data_opts o;
+  data_opts_default(&o);
+  o.syn_c = 1; /* without Fashion-MNIST: synthetic data of its shape */
+  o.syn_h = o.syn_w = 28;
+  dataset ds;
+  const char *dname = "fashion-mnist";
+  if (data_load(dname, &o, &ds, err, sizeof err)) {
+    dname = "synthetic 1x28x28";
+    if (data_load("synthetic", &o, &ds, err, sizeof err)) {
+      fprintf(stderr, "bench_vclock: %s\n", err);
+      return -1;
+    }
+  }
+  const int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  const double run_s = quick ? 0.7 : 2.0;
+  printf("bench_vclock: loop cost on %s, %d online CPUs, load average %.2f, runs of about "
+         "%.1f s, 3 repetitions alternating the hand-offs\n", dname, ncpu, load_avg(), run_s);
+  static const char *const models[] = {"mlp", "lenet5"};
+  static const int ms[] = {16, 128, 256};
+  /* par_config.vclock_copy 0 (versions, the default) and 1 (copies) */
+  static const char *const hname[] = {"versions", "copy"};
+  int rc = 0;
+  for (int k = 0; k < 2 && !rc; k++) {
+    model_spec spec = {models[k], ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes,
+                       k == 0 ? 3 : 0, {128, 128, 128}};
+    model *md = model_create(&spec, err, sizeof err);
+    if (!md) {
+      fprintf(stderr, "bench_vclock: %s\n", err);
+      rc = -1;
+      break;
+    }
+    const size_t d = model_n_params(md);
+    float *th0 = psgd_alloc(d * sizeof(float));
+    model_init(md, th0, 1);
+    problem_model ctx = {&ds, md, 16, 1};
+    par_problem pb = problem_model_make(&ctx, th0);
+    double raw0 = raw_rate(&pb, ncpu, 0.5, NULL);
+    const uint64_t steps = (uint64_t)(raw0 * run_s) + 1;
+    printf("bench_vclock: %s batch 16, %llu steps per run\n", model_describe(md),
+           (unsigned long long)steps);
+    for (int j = 0; j < 3 && !rc; j++) {
+      double ratio[2][3], cpu[2][3], raw[3], rcpu;
+      for (int r = 0; r < 3 && !rc; r++) {
+        raw[r] = raw_rate(&pb, ncpu, run_s * 0.5, &rcpu);
+        for (int h = 1; h >= 0 && !rc; h--) { /* before (copy), then after (versions) */
+          double rate, cps;
+          if (vrun(&pb, ms[j], steps, h, &rate, &cps)) rc = -1;
+          ratio[h][r] = rate / raw[r];
+          cpu[h][r] = cps / rcpu; /* CPU per step / CPU per raw gradient */
+        }
+      }
+      if (rc) break;
+      char name[96];
+      for (int h = 1; h >= 0; h--) {
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_rate_over_raw", models[k], ms[j],
+                 hname[h]);
+        med3(ratio[h], name, "ratio", ms[j] == 256 ? "; goal >= 0.9" : "");
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_cpu_per_step_over_raw", models[k],
+                 ms[j], hname[h]);
+        med3(cpu[h], name, "ratio", "");
+      }
+      snprintf(name, sizeof name, "vclock_%s_b16_raw_gradients_per_s_%dcpu", models[k], ncpu);
+      qsort(raw, 3, sizeof *raw, cmp_double);
+      printf("bench: %s %.0f grads/s (range %.0f..%.0f)\n", name, raw[1], raw[0], raw[2]);
+      fflush(stdout);
+    }
+    psgd_free(th0);
+    model_free(md);
+  }
+  data_free(&ds);
+  return rc;
+}
+
 int main(int argc, char **argv) {
-  int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  int quick = 0;
+  const char *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else {
+      fprintf(stderr, "usage: bench_vclock [--quick] [--only m2|loop]\n");
+      return 2;
+    }
+  }
+  if (only && !strcmp(only, "loop")) {
+    model_blas_init();
+    return loop_cost(quick) ? 1 : 0;
+  }
   char err[PSGD_ERRLEN];
   data_opts o;
   data_opts_default(&o);
@@ -215,26 +368,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
-  /* the loop's cost at m = 256 */
-  double vr[3], rr[3];
-  const uint64_t big = quick ? 20000 : 100000;
-  for (int r = 0; r < reps; r++) {
-    rr[r] = raw_rate(&pb, ncpu, quick ? 1.0 : 3.0);
-    outcome x = {0, 0, 0, 0};
-    if (run_one(&pb, &disp_async_ops, 256, 1, big, 1, 0, &x)) rc = 1;
-    vr[r] = (double)x.started / x.real_s;
-  }
-  double ratio[3];
-  for (int r = 0; r < reps; r++) ratio[r] = vr[r] / rr[r];
-  qsort(vr, 3, sizeof *vr, cmp_double);
-  qsort(rr, 3, sizeof *rr, cmp_double);
-  qsort(ratio, 3, sizeof *ratio, cmp_double);
-  printf("bench: vclock_m256_virtual_steps_per_real_s %.0f steps/s (range %.0f..%.0f)\n", vr[1],
-         vr[0], vr[2]);
-  printf("bench: vclock_raw_gradients_per_s_%dcpu %.0f grads/s (range %.0f..%.0f)\n", ncpu,
-         rr[1], rr[0], rr[2]);
-  printf("bench: vclock_m256_rate_over_raw %.3f ratio (range %.3f..%.3f; goal >= 0.9)\n",
-         ratio[1], ratio[0], ratio[2]);
+  if (!only && loop_cost(quick)) rc = 1;
   psgd_free(theta0);
   model_free(m);
   data_free(&ds);
