@@ -112,38 +112,54 @@ static double cpu_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* raw gradient rate: every core computing gradients, nothing else */
+/* raw gradient rate: every core computing gradients, nothing else; each
+ * thread on one theta and one gradient buffer (warm), or (nbuf > 1) turn by
+ * turn on nbuf of each, as the snapshots and gradients of m steps in flight
+ * are (cold once m x 8d bytes exceed the caches) */
 typedef struct {
   const par_problem *pb;
   double seconds;
   uint64_t n;
-  int k;
+  int k, nbuf;
 } raw_arg;
 
 static void *raw_main(void *arg) {
   raw_arg *a = arg;
+  const size_t d = a->pb->d;
   void *ws = a->pb->ws_create(a->pb->ctx, a->k);
-  float *th = psgd_alloc(a->pb->d * sizeof(float)), *g = psgd_alloc(a->pb->d * sizeof(float));
-  memcpy(th, a->pb->theta0, a->pb->d * sizeof(float));
+  float **th = calloc((size_t)a->nbuf, sizeof *th), **g = calloc((size_t)a->nbuf, sizeof *g);
+  PSGD_CHECK(ws && th && g);
+  for (int b = 0; b < a->nbuf; b++) {
+    th[b] = psgd_alloc(d * sizeof(float));
+    g[b] = psgd_calloc(d * sizeof(float));
+    PSGD_CHECK(th[b] && g[b]);
+    memcpy(th[b], a->pb->theta0, d * sizeof(float));
+  }
   uint64_t t0 = psgd_now_ns(), end = t0 + (uint64_t)(a->seconds * 1e9);
   uint64_t i = (uint64_t)a->k << 32;
-  while (psgd_now_ns() < end) {
-    a->pb->grad(a->pb->ctx, ws, th, i++, g);
+  for (int b = 0; psgd_now_ns() < end; b = b + 1 < a->nbuf ? b + 1 : 0) {
+    a->pb->grad(a->pb->ctx, ws, th[b], i++, g[b]);
     a->n++;
   }
-  psgd_free(th);
-  psgd_free(g);
+  for (int b = 0; b < a->nbuf; b++) {
+    psgd_free(th[b]);
+    psgd_free(g[b]);
+  }
+  free(th);
+  free(g);
   a->pb->ws_free(a->pb->ctx, ws);
   return NULL;
 }
 
-static double raw_rate(const par_problem *pb, int nt, double seconds, double *cpu_per_grad) {
+/* nbuf: buffers over all threads (1: one per thread) */
+static double raw_rate(const par_problem *pb, int nt, int nbuf, double seconds,
+                       double *cpu_per_grad) {
   pthread_t th[64];
   raw_arg a[64];
   if (nt > 64) nt = 64;
   double c0 = cpu_s();
   for (int k = 0; k < nt; k++) {
-    a[k] = (raw_arg){pb, seconds, 0, k};
+    a[k] = (raw_arg){pb, seconds, 0, k, nbuf / nt > 1 ? nbuf / nt : 1};
     PSGD_CHECK(pthread_create(&th[k], NULL, raw_main, &a[k]) == 0);
   }
   uint64_t n = 0;
@@ -299,8 +315,10 @@ static int loop_null(int quick, int ncpu) {
  * thread, 34 steps) in every run, a fixed cost of the run's start that is
  * printed on its own. Also the CPU time per step over the raw gradient's
  * and the bounds the step's own memory work sets: gradient / (copy +
- * gradient + apply) and gradient / (gradient + apply), from the calibration
- * (one thread, warm caches). */
+ * gradient + apply) and gradient / (gradient + apply), from median times
+ * (one thread, warm caches); and the rate over the raw rate on m theta and
+ * gradient buffers in turn ("m_buffers": the cache misses m steps in flight
+ * cost any schedule). */
 static int loop_cost(int quick) {
   char err[PSGD_ERRLEN];
   data_opts o;
@@ -359,7 +377,7 @@ static int loop_cost(int quick) {
     }
     char st[64];
     snprintf(st, sizeof st, "lognormal:%.3f,0.3", tc_us + tg_us + ta_us);
-    double raw0 = raw_rate(&pb, ncpu, 0.5, NULL);
+    double raw0 = raw_rate(&pb, ncpu, 1, 0.5, NULL);
     const uint64_t steps = (uint64_t)(raw0 * run_s) + 1;
     printf("bench_vclock: %s batch 16, %llu steps per run, step_time %s (medians of one "
            "thread, warm: copy %.1f, gradient %.1f, apply %.1f us)\n", model_describe(md),
@@ -371,13 +389,15 @@ static int loop_cost(int quick) {
     printf("bench: vclock_%s_b16_bound_versions %.3f ratio (gradient / gradient + apply)\n",
            models[k], tg_us / (tg_us + ta_us));
     for (int j = 0; j < 3 && !rc; j++) {
-      double ratio[2][3], cpu[2][3], raw[3], rcpu;
+      double ratio[2][3], cold[2][3], cpu[2][3], raw[3], rawc[3], rcpu;
       for (int r = 0; r < 3 && !rc; r++) {
-        raw[r] = raw_rate(&pb, ncpu, run_s * 0.5, &rcpu);
+        raw[r] = raw_rate(&pb, ncpu, 1, run_s * 0.5, &rcpu);
+        rawc[r] = raw_rate(&pb, ncpu, ms[j], run_s * 0.5, NULL);
         for (int h = 1; h >= 0 && !rc; h--) { /* before (copy), then after (versions) */
           double rate, cps;
           if (vrun(&pb, ms[j], steps, st, 0, h, &rate, &cps)) rc = -1;
           ratio[h][r] = rate / raw[r];
+          cold[h][r] = rate / rawc[r];
           cpu[h][r] = cps / rcpu; /* CPU per step / CPU per raw gradient */
         }
       }
@@ -387,6 +407,9 @@ static int loop_cost(int quick) {
         snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_rate_over_raw", models[k], ms[j],
                  form[h]);
         med3(ratio[h], name, "ratio", ms[j] == 256 ? "; goal >= 0.9" : "");
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_rate_over_raw_m_buffers", models[k],
+                 ms[j], form[h]);
+        med3(cold[h], name, "ratio", "");
         snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_cpu_per_step_over_raw", models[k],
                  ms[j], form[h]);
         med3(cpu[h], name, "ratio", "");
@@ -395,6 +418,10 @@ static int loop_cost(int quick) {
                ms[j], ncpu);
       qsort(raw, 3, sizeof *raw, cmp_double);
       printf("bench: %s %.0f grads/s (range %.0f..%.0f)\n", name, raw[1], raw[0], raw[2]);
+      snprintf(name, sizeof name, "vclock_%s_b16_m%d_raw_gradients_per_s_%dcpu_m_buffers",
+               models[k], ms[j], ncpu);
+      qsort(rawc, 3, sizeof *rawc, cmp_double);
+      printf("bench: %s %.0f grads/s (range %.0f..%.0f)\n", name, rawc[1], rawc[0], rawc[2]);
       fflush(stdout);
     }
     psgd_free(th0);
