@@ -1227,19 +1227,8 @@ static int build_spec(const settings *st, const char *path, const char *name, in
   }
   {
     /* the model must fit the dataset's sample shape (LeNet5 needs >= 16x16) */
-    data_opts dop;
-    data_opts_default(&dop);
-    int c = 1, h = 28, w = 28, classes = 10;
-    if (!strncmp(s->dataset, "cifar", 5)) {
-      c = 3;
-      h = w = 32;
-      classes = strcmp(s->dataset, "cifar100") ? 10 : 100;
-    } else if (!strcmp(s->dataset, "synthetic")) {
-      c = dop.syn_c;
-      h = dop.syn_h;
-      w = dop.syn_w;
-      classes = dop.syn_classes;
-    }
+    int c = 1, h = 1, w = 1, classes = 2;
+    PSGD_CHECK(data_shape(s->dataset, NULL, &c, &h, &w, &classes) == 0); /* a checked name */
     model_spec ms = {s->model, c, h, w, classes, s->n_hidden, {0}};
     memcpy(ms.hidden, s->hidden, sizeof ms.hidden);
     char why[PSGD_ERRLEN];
