@@ -1,9 +1,8 @@
 /* cli_train.c - `psgd train`: flags -> run spec (the table of run settings,
- * setting.h, and its one parser),
- * then the sequential trainer or, when any parallel flag is given
- * (--threads, --algorithm, --store, ...), the parallel engine (engine.h),
- * printing a configuration line, one progress line per evaluation and a
- * final summary line:
+ * setting.h, and its one parser), then the engine (engine.h; without engine
+ * flags one thread, async over hogwild: sequential SGD), printing a
+ * configuration line, one progress line per evaluation and a final summary
+ * line:
  *   train: done status ok epochs 5.00 steps 18750 ... test_acc 0.8612 wall_s 7.41
  * Exit status (cli.h): 0 ran, 1 runtime failure (data missing, ...),
  * 2 usage or bad value. */
@@ -32,7 +31,6 @@
 #include "optim.h"
 #include "ps.h"
 #include "setting.h"
-#include "train_seq.h"
 #include "vclock.h"
 
 /* ------------------------------------------------------------- flags ---- */
@@ -71,7 +69,7 @@ static int apply_flag(int id, const char *flag, const char *v, run_spec *s, char
       break;
     }
     case SET_ENGINE: {
-      /* only selects the engine path (cli_train_wants_engine) */
+      /* nothing to set: every run uses the engine */
       run_spec scratch;
       return setting_parse(st, flag, v, 0, &scratch, err, errlen);
     }
@@ -104,14 +102,15 @@ static void usage_section(FILE *f, int engine) {
 
 void cli_train_usage(FILE *f) {
   fprintf(f, "usage: psgd train [options]\n\n"
-             "Trains one model and reports test loss and accuracy. Without parallel-engine\n"
-             "options: sequentially (one thread), evaluating after every epoch. With any of\n"
-             "them (--threads, --algorithm, ...): the parallel engine, which snapshots theta\n"
-             "every --eval-every-s seconds and evaluates the snapshots after the run.\n"
+             "Trains one model and reports test loss and accuracy, through the engine\n"
+             "that `psgd run` uses: by default one thread (async over hogwild, which is\n"
+             "sequential SGD), more with --threads. It snapshots theta every\n"
+             "--eval-every-s seconds (and every --eval-every steps) and evaluates the\n"
+             "snapshots and the final theta after the run.\n"
              "The first stop condition met ends the run. Every option is also an\n"
              "experiment-file key (EXPERIMENTS.md, \"Keys\") with the same range.\n\noptions:\n");
   usage_section(f, 0);
-  fprintf(f, "\nparallel-engine options:\n");
+  fprintf(f, "\nparallel options (threads, algorithm, placement, clock):\n");
   usage_section(f, 1);
   fprintf(f, "  %-24s %s\n", "--help", "this text");
 }
@@ -173,13 +172,6 @@ int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen
 
 /* ----------------------------------------------------------- running ---- */
 
-static void on_started(void *ctx, const run_spec *s, const char *what) {
-  (void)ctx;
-  (void)s;
-  printf("train: %s\n", what);
-  fflush(stdout);
-}
-
 static void on_progress(void *ctx, const run_spec *s, const eval_rec *e, double steps_per_s) {
   (void)ctx;
   (void)s;
@@ -206,10 +198,10 @@ static void on_engine_progress(void *ctx, const run_spec *s, const eval_rec *e,
 }
 
 /* What the arguments ask for that can be checked before training: the
- * dataset's files (data_check), batch <= training set, and for the engine
- * the placement on its topology. An error here is an argument error (exit
+ * dataset's files (data_check), batch <= training set, and the placement
+ * on its topology. An error here is an argument error (exit
  * 2), like a bad flag value. */
-static int precheck(const run_spec *s, int engine, char *err, size_t errlen) {
+static int precheck(const run_spec *s, char *err, size_t errlen) {
   data_opts o;
   data_opts_default(&o);
   if (s->data_dir[0]) o.data_dir = s->data_dir;
@@ -220,7 +212,7 @@ static int precheck(const run_spec *s, int engine, char *err, size_t errlen) {
   if (s->batch > n_train)
     return psgd_err(err, errlen, "--batch %d is larger than the training set of %s (%d samples)",
                     s->batch, s->dataset, n_train);
-  if (!engine || (!strcmp(s->placement, "os") && !s->topology[0])) return 0;
+  if (!strcmp(s->placement, "os") && !s->topology[0]) return 0;
   hw_topo *t = hw_topo_load(s->topology[0] ? s->topology : NULL, err, errlen);
   if (!t) return -1;
   hw_plan plan;
@@ -237,11 +229,11 @@ static int precheck(const run_spec *s, int engine, char *err, size_t errlen) {
 static int run_engine(const run_spec *s) {
   char err[PSGD_ERRLEN];
   engine_algo a;
-  if (engine_resolve(s, &a, err, sizeof err) || precheck(s, 1, err, sizeof err)) {
+  if (engine_resolve(s, &a, err, sizeof err) || precheck(s, err, sizeof err)) {
     fprintf(stderr, "psgd train: %s\n", err);
     return 2;
   }
-  printf("train: parallel engine: %d threads, dispatcher %s, store %s, backoff %s", s->threads,
+  printf("train: engine: %d threads, dispatcher %s, store %s, backoff %s", s->threads,
          a.disp->name, a.store->name, ps_backoff_name(a.backoff));
   if (a.disp->has_y) printf(", y0 %ld, y control %s", s->y0, s->y_control);
   if (a.store->has_ps_bound) printf(", ps %d", s->ps_bound);
@@ -281,23 +273,6 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "psgd train: %s\n", err);
     return 2;
   }
-  if (cli_train_wants_engine(argc, argv)) return run_engine(&s);
-  if (precheck(&s, 0, err, sizeof err)) {
-    fprintf(stderr, "psgd train: %s\n", err);
-    return 2;
-  }
-  train_io io = {on_progress, on_started, NULL};
-  run_result res;
-  uint64_t t0 = psgd_now_ns();
-  if (train_seq_run(&s, &io, &res, err, sizeof err)) {
-    fprintf(stderr, "psgd train: %s\n", err);
-    return 1;
-  }
-  double total_s = (psgd_now_ns() - t0) * 1e-9;
-  printf("train: done status %s epochs %.2f steps %llu train_loss %.4f test_loss %.4f "
-         "best_acc %.4f total_s %.2f test_acc %.4f wall_s %.2f\n",
-         run_status_name(res.status), res.epochs, (unsigned long long)res.steps_accepted,
-         res.final_train_loss, res.final_test_loss, res.best_test_acc, total_s,
-         res.final_test_acc, res.wall_s);
-  return 0;
+  /* one training loop: the engine's, m = 1 (the default) is the sequential case */
+  return run_engine(&s);
 }

@@ -1,7 +1,7 @@
 /* rec.h - the recorder: results.db (SQLite) schema, run lifecycle, and bulk
  * writing of steps, evals, events and placements.
  *
- * Schema (created in rec.c, which has every column; names are a contract with plots/):
+ * Schema (created in rec_schema.c, which has every column; a contract with plots/):
  *   runs(run_id PK, key UNIQUE, experiment, label, spec JSON, algorithm, sync,
  *        store, threads, placement, dataset, model, batch, lr, momentum, y0,
  *        seed, repetition, status, started_at, ended_at, wall_s, steps_started,

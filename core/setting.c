@@ -159,7 +159,7 @@ const setting setting_table[] = {
                           F(eval_every_s), SW | EN},
     [SET_EVAL_EVERY_STEPS] = {"eval.every_steps", "eval_every_steps", "--eval-every", "N",
                               SETTING_INT, 0, 1e15, 0, NULL, NULL, "0",
-                              "also evaluate every N accepted steps (0 = by time / per epoch)",
+                              "also snapshot every N accepted steps (0 = off)",
                               FK_LONG, F(eval_every_steps), SW},
     [SET_EVAL_TEST_LIMIT] = {"eval.test_limit", "eval_test_limit", "--eval-test-limit", "N",
                              SETTING_INT, 0, INT_MAX, 0, NULL, NULL, "0",
@@ -185,7 +185,7 @@ const setting setting_table[] = {
     [SET_REPEAT] = {"repeat", NULL, NULL, NULL, SETTING_INT, 1, 1000, 0, NULL, NULL, "1",
                     "repetitions of every run (files only: expansion)", FK_NONE, NOF, 0},
     [SET_ENGINE] = {NULL, NULL, "--engine", "yes", SETTING_BOOL, 0, 1, 0, NULL, NULL, NULL,
-                    "use the parallel engine even without other engine flags", FK_NONE, NOF, EN},
+                    "accepted for old scripts: every run uses the engine", FK_NONE, NOF, EN},
 };
 /* designated initializers: a row left out would be all zeros, with no name */
 static_assert(sizeof setting_table / sizeof setting_table[0] == SETTING_COUNT,

@@ -44,7 +44,7 @@ enum {
 
 enum {
   SETTING_SWEEP = 1,        /* may be swept in an experiment file */
-  SETTING_ENGINE = 2,       /* its `psgd train` flag selects the parallel engine */
+  SETTING_ENGINE = 2,       /* a parallel-engine flag of `psgd train` (cli_train_wants_engine) */
   SETTING_JSON_IF_SET = 4,  /* in the JSON only when not 0: keys from before it existed hold */
   SETTING_JSON_IF_VIRTUAL = 8, /* in the JSON only under clock = "virtual" (same reason) */
   SETTING_INF = 16,         /* CLI also takes "inf" for -1 */

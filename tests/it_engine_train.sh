@@ -28,7 +28,7 @@ check_run probing 0 "train: done status ok" \
   "$PSGD" train --threads 3 --algorithm interval --y-control probing --probe-window 3 \
   --probe-steps 16 --exec-steps 32 $base
 # shellcheck disable=SC2086
-check_run sequential_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
+check_run one_thread_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
 # shellcheck disable=SC2086
 check_run final_eval_line 0 "train: epoch 2.0[0-9] steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
   "$PSGD" train --threads 2 $base
