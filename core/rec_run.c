@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -12,18 +13,36 @@
 #include "host.h"
 #include "rec_db.h"
 
-static int is_final(const char *status) {
-  static const char *const fin[] = {"ok", "converged", "diverged", "timeout", "crashed"};
-  for (size_t i = 0; i < sizeof fin / sizeof fin[0]; i++)
-    if (status && !strcmp(status, fin[i])) return 1;
-  return 0;
+rec_run_state rec_run_state_of(const char *status) {
+  static const struct {
+    const char *name;
+    rec_run_state st;
+  } states[] = {
+      {"running", REC_RUN_UNFINISHED}, {"interrupted", REC_RUN_UNFINISHED},
+      {"crashed", REC_RUN_CRASHED},    {"timeout", REC_RUN_TIMEOUT},
+      {"ok", REC_RUN_RESULT},          {"converged", REC_RUN_RESULT},
+      {"diverged", REC_RUN_RESULT},
+  };
+  if (!status || !status[0]) return REC_RUN_ABSENT;
+  for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+    if (!strcmp(status, states[i].name)) return states[i].st;
+  return REC_RUN_UNFINISHED;
+}
+
+int rec_run_state_final(rec_run_state st) {
+  return st == REC_RUN_RESULT || st == REC_RUN_TIMEOUT || st == REC_RUN_CRASHED;
+}
+
+int rec_run_state_skip(rec_run_state st, int retry_failed) {
+  return st == REC_RUN_RESULT || (rec_run_state_final(st) && !retry_failed);
+}
+
+int rec_run_state_kept(rec_run_state st) {
+  return st == REC_RUN_RESULT || st == REC_RUN_TIMEOUT;
 }
 
 /* A run that produced a result; rec_run_begin never replaces one. */
-static int is_result(const char *status) {
-  return status && (!strcmp(status, "ok") || !strcmp(status, "converged") ||
-                    !strcmp(status, "diverged"));
-}
+static int is_result(const char *status) { return rec_run_state_of(status) == REC_RUN_RESULT; }
 
 /* Looks a key up: 1 found (id, status filled), 0 absent, -1 error. */
 static int find_key(rec *r, const char *key, int64_t *id, char *status, size_t cap, char *err,
@@ -71,7 +90,7 @@ int rec_run_finished(rec *r, const char *key, char *err, size_t errlen) {
   char status[32];
   int f = find_key(r, key, &id, status, sizeof status, err, errlen);
   if (f <= 0) return f;
-  return is_final(status);
+  return rec_run_state_final(rec_run_state_of(status));
 }
 
 /* The versions JSON: ours, merged with what the caller passed (a JSON object
@@ -413,4 +432,45 @@ out_rollback:
   sqlite3_finalize(st);
   rec_db_rollback(r);
   return -1;
+}
+
+int rec_run_statuses(const char *path, const char *const *keys, int n, char (*status)[16],
+                     char *err, size_t errlen) {
+  for (int i = 0; i < n; i++) status[i][0] = '\0';
+  if (rec_probe(path, err, errlen)) return -1;
+  struct stat st;
+  if (stat(path, &st) != 0 || st.st_size == 0) return 0;
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    psgd_err(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+    sqlite3_close(db);
+    return -1;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt *q = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE key = ?1", -1, &q, NULL);
+  if (rc != SQLITE_OK) {
+    /* a database without a runs table has no runs yet */
+    int no_table = strstr(sqlite3_errmsg(db), "no such table") != NULL;
+    if (!no_table) psgd_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return no_table ? 0 : -1;
+  }
+  for (int i = 0; i < n; i++) {
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, keys[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+      const unsigned char *s = sqlite3_column_text(q, 0);
+      snprintf(status[i], 16, "%s", s ? (const char *)s : "?");
+    } else if (rc != SQLITE_DONE) {
+      psgd_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+      sqlite3_finalize(q);
+      sqlite3_close(db);
+      return -1;
+    }
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return 0;
 }
