@@ -28,4 +28,9 @@ SQL = "sh plots/db.sh ".DB_OPTS." ".sq(DB)." "
 # gq(s): s as a gnuplot single-quoted string (for eval)
 gq_body(s) = (strstrt(s, "'") == 0) ? s : s[1:strstrt(s, "'") - 1]."''".gq_body(s[strstrt(s, "'") + 1:])
 gq(s) = "'".gq_body(s)."'"
-fig_output(fmt, png, pdf) = "set terminal ".((fmt eq "png") ? "pngcairo ".png : "pdfcairo ".pdf)."; set output ".gq(OUT."/".NAME.".".fmt)
+# The terminals: pngcairo and pdfcairo, unless set before (tests/plot_series.sh
+# sets svg and unknown with gnuplot -e, to read what a figure draws).
+if (!exists("FIG_PNG_TERM")) FIG_PNG_TERM = "pngcairo"
+if (!exists("FIG_PDF_TERM")) FIG_PDF_TERM = "pdfcairo"
+fig_term(t, opts) = (t eq "unknown") ? t : t." ".opts
+fig_output(fmt, png, pdf) = "set terminal ".((fmt eq "png") ? fig_term(FIG_PNG_TERM, png) : fig_term(FIG_PDF_TERM, pdf))."; set output ".gq(OUT."/".NAME.".".fmt)
