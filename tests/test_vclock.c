@@ -6,7 +6,9 @@
  *     y <= m gives the k-th accepted step of every interval tau = k - 1
  *   - determinism: the same step, eval and event records with 1, 2 and 3
  *     compute threads (lognormal step times, interval with y-decay), and
- *     different ones for another seed (the check can fail)
+ *     different ones for another seed (the check can fail); the same again
+ *     whether reads share the store's immutable versions (the default) or
+ *     copy theta (par_config.vclock_copy), and the versions are really used
  *   - the refusals: stores and dispatchers without a virtual-time form,
  *     malformed step-time models. */
 #include "test_engine_util.h"
@@ -37,6 +39,7 @@ typedef struct {
 /* par_run under the virtual clock on the quadratic problem; the records
  * sorted by finish order. */
 static const ctl_ops *g_ctl_m; /* the m controller of run_virtual (NULL: none) */
+static int g_copy;              /* par_config.vclock_copy of run_virtual */
 
 static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, uint64_t max_steps,
                         const char *step_time, int compute_threads, uint64_t seed, vout *o) {
@@ -64,6 +67,7 @@ static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, u
   c.clock = PAR_CLOCK_VIRTUAL;
   c.step_time = step_time;
   c.compute_threads = compute_threads;
+  c.vclock_copy = g_copy;
   c.eval_every_s = 0.003; /* virtual seconds */
   memset(o, 0, sizeof *o);
   steplog *l = steplog_create(1, max_steps * 3, o->err, sizeof o->err);
@@ -251,6 +255,36 @@ static void test_same_rows_any_compute_threads(void **state) {
   vout_free(&ref);
 }
 
+/* Reads that share immutable versions (default) against reads that copy:
+ * the same records, snapshots and events, with 1 and 2 compute threads; the
+ * versions path holds more than theta and momentum (it ran), the copy path
+ * exactly those. Async (every version read by a step in flight) and
+ * interval with y-decay (rejections, events). */
+static void test_versions_equal_copies(void **state) {
+  (void)state;
+  const size_t plain = 2 * 48 * sizeof(float); /* theta + momentum of the quadratic */
+  for (int k = 0; k < 2; k++) {
+    const disp_ops *dop = k ? &disp_interval_ops : &disp_async_ops;
+    const ctl_ops *cy = k ? &ctl_decay_ops : NULL;
+    vout ref, other;
+    g_copy = 1;
+    run_virtual(dop, cy, 64, 8, 4000, "lognormal:400,0.6", 1, 7, &ref);
+    assert_int_equal(ref.rc, 0);
+    assert_true(ref.res.n_snaps > 2);
+    assert_int_equal(ref.res.store.bytes, plain);
+    g_copy = 0;
+    for (int ct = 1; ct <= 2; ct++) {
+      run_virtual(dop, cy, 64, 8, 4000, "lognormal:400,0.6", ct, 7, &other);
+      assert_int_equal(other.rc, 0);
+      assert_true(other.res.store.bytes > plain);
+      assert_true(same_steps(&ref.s, &other.s));
+      assert_true(same_result(&ref.res, &other.res));
+      vout_free(&other);
+    }
+    vout_free(&ref);
+  }
+}
+
 /* ---------------------------------------------------------- refusals ---- */
 
 static void test_refusals(void **state) {
@@ -410,6 +444,7 @@ int main(void) {
       cmocka_unit_test(test_async_m64_tau63),
       cmocka_unit_test(test_interval_tau_k_minus_1),
       cmocka_unit_test(test_same_rows_any_compute_threads),
+      cmocka_unit_test(test_versions_equal_copies),
       cmocka_unit_test(test_4096_workers),
       cmocka_unit_test(test_measured),
       cmocka_unit_test(test_controllers),
