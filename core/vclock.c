@@ -327,7 +327,7 @@ static int q_pop(vloop *L) {
     if (L->q_n > 0) L->queue[i] = last;
   }
   L->job[w] = JOB_RUNNING;
-  if (L->gpool) {
+  if (L->gpool && !L->P->w[w].grad) { /* (one still held, not given back: reused) */
     PSGD_CHECK(L->n_gfree > 0);
     L->P->w[w].grad = L->gfree[--L->n_gfree];
   }
