@@ -376,7 +376,15 @@ struct vloop {
   pthread_mutex_t mu;
   pthread_cond_t work_cv, done_cv;
   int *queue, q_head, q_n, q_cap;
+  uint64_t *due;               /* per worker: its finish time (the job heap's key) */
+  int edf;                     /* 1: the queue is a heap, earliest finish first */
   int *job;                    /* per worker: JOB_* */
+  /* gpool: gradient buffers are taken when a job starts and given back after
+   * its step ended (last in, first out: the few in use stay in cache), not
+   * one per worker; off for a dispatcher that reduces a round's gradients */
+  int gpool;
+  float **gfree;
+  int n_gfree;
   int quit;
   int n_threads;               /* compute threads, the loop's included */
   void **ws;                   /* per compute thread */
@@ -394,12 +402,61 @@ static void compute(vloop *L, int k, int w) {
   S->loss = pr->grad(pr->ctx, L->ws[k], S->theta, S->t.i, L->P->w[w].grad);
 }
 
+/* job heap order: the order of the workers' finish events */
+static int job_before(const vloop *L, int a, int b) {
+  return L->due[a] != L->due[b] ? L->due[a] < L->due[b] : a < b;
+}
+
+static void q_push(vloop *L, int w) {
+  if (!L->edf) {
+    L->queue[(L->q_head + L->q_n) % L->q_cap] = w;
+    L->q_n++;
+    return;
+  }
+  int i = L->q_n++;
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (!job_before(L, w, L->queue[p])) break;
+    L->queue[i] = L->queue[p];
+    i = p;
+  }
+  L->queue[i] = w;
+}
+
 static int q_pop(vloop *L) {
-  int w = L->queue[L->q_head];
-  L->q_head = (L->q_head + 1) % L->q_cap;
-  L->q_n--;
+  int w;
+  if (!L->edf) {
+    w = L->queue[L->q_head];
+    L->q_head = (L->q_head + 1) % L->q_cap;
+    L->q_n--;
+  } else {
+    w = L->queue[0];
+    int last = L->queue[--L->q_n], i = 0;
+    for (;;) {
+      int l = 2 * i + 1, r = l + 1, m = i, best = last;
+      if (l < L->q_n && job_before(L, L->queue[l], best)) m = l, best = L->queue[l];
+      if (r < L->q_n && job_before(L, L->queue[r], best)) m = r;
+      if (m == i) break;
+      L->queue[i] = L->queue[m];
+      i = m;
+    }
+    if (L->q_n > 0) L->queue[i] = last;
+  }
   L->job[w] = JOB_RUNNING;
+  if (L->gpool && !L->P->w[w].grad) { /* (one still held, not given back: reused) */
+    PSGD_CHECK(L->n_gfree > 0);
+    L->P->w[w].grad = L->gfree[--L->n_gfree];
+  }
   return w;
+}
+
+/* After worker w's step ended: its gradient buffer back to the pool. */
+static void grad_release(vloop *L, int w) {
+  if (!L->gpool) return;
+  PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+  L->gfree[L->n_gfree++] = L->P->w[w].grad;
+  L->P->w[w].grad = NULL;
+  PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
 }
 
 static void *pool_main(void *arg) {
@@ -420,11 +477,11 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
-static void submit(vloop *L, int w) {
+static void submit(vloop *L, int w, uint64_t due) {
   PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
   PSGD_CHECK(L->q_n < L->q_cap && L->job[w] == JOB_NONE);
-  L->queue[(L->q_head + L->q_n) % L->q_cap] = w;
-  L->q_n++;
+  L->due[w] = due;
+  q_push(L, w);
   L->job[w] = JOB_QUEUED;
   PSGD_CHECK(pthread_cond_signal(&L->work_cv) == 0);
   PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
@@ -470,6 +527,7 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   uint8_t *parked = NULL;
   if (step_run_create(&L.P, pr, c, err, errlen)) return -1;
   step_run *P = L.P;
+  if (!c->vclock_copy && ps_one_caller(P->store, err, errlen)) goto out;
   P->now = virt_now;
   P->clock_ctx = &L;
   P->virtual_clock = 1;
@@ -480,26 +538,41 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   H.cap = nw + 2;
   L.st = calloc((size_t)nw, sizeof *L.st);
   L.queue = calloc((size_t)nw, sizeof *L.queue);
+  L.due = calloc((size_t)nw, sizeof *L.due);
+  L.edf = !c->vclock_copy;
   L.job = calloc((size_t)nw, sizeof *L.job);
   L.ws = calloc((size_t)nt, sizeof *L.ws);
   L.th = calloc((size_t)nt, sizeof *L.th);
   H.a = calloc((size_t)H.cap, sizeof *H.a);
   rng = calloc((size_t)nw, sizeof *rng);
   parked = calloc((size_t)nw, 1);
-  if (!L.st || !L.queue || !L.job || !L.ws || !L.th || !H.a || !rng || !parked) {
+  if (!L.st || !L.queue || !L.due || !L.job || !L.ws || !L.th || !H.a || !rng || !parked) {
     psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
     goto out;
   }
   for (int i = 0; i < nw; i++) {
     step_worker *W = &P->w[i];
-    W->local = psgd_calloc(pr->d * sizeof(float));
-    W->grad = psgd_calloc(pr->d * sizeof(float));
+    /* untouched until a store copies into it: a store that hands out
+     * versions (hogwild here) never faults its pages in */
+    W->local = psgd_alloc(pr->d * sizeof(float));
+    W->grad = psgd_alloc(pr->d * sizeof(float)); /* fully written by each gradient */
     if (!W->local || !W->grad) {
       psgd_err(err, errlen, "clock virtual: out of memory for worker %d of %d (d = %zu)", i, nw,
                pr->d);
       goto out;
     }
     rng[i] = mix64(c->seed ^ mix64(UINT64_C(0x7663) + (uint64_t)i));
+  }
+  L.gpool = L.edf && !c->disp->needs_reduce;
+  if (L.gpool) { /* every worker's buffer into the pool (untouched until taken) */
+    if (!(L.gfree = calloc((size_t)nw, sizeof *L.gfree))) {
+      psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
+      goto out;
+    }
+    for (int i = nw - 1; i >= 0; i--) {
+      L.gfree[L.n_gfree++] = P->w[i].grad;
+      P->w[i].grad = NULL;
+    }
   }
   for (int k = 0; k < nt; k++) {
     if (pr->ws_create && !(L.ws[k] = pr->ws_create(pr->ctx, k))) {
@@ -567,6 +640,7 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
       /* relaxed: this loop thread is the counter's only writer */
       const uint64_t acc0 = atomic_load_explicit(&W->accepted, memory_order_relaxed);
       step_end(P, W, &L.st[e.w]);
+      grad_release(&L, e.w);
       const uint64_t tail = tail_ns(&model, atomic_load_explicit(&W->accepted,
                                                                memory_order_relaxed) != acc0);
       if (tail) { /* applied: done, and the next start, when the apply ends */
@@ -593,8 +667,9 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
       }
       step_worker *W = &P->w[e.w];
       if (!step_begin(P, W, &L.st[e.w])) continue;
-      submit(&L, e.w);
-      heap_push(&H, (vev){L.now + draw_ns(&model, &rng[e.w]), EV_FINISH, e.w});
+      const uint64_t due = L.now + draw_ns(&model, &rng[e.w]);
+      submit(&L, e.w, due);
+      heap_push(&H, (vev){due, EV_FINISH, e.w});
     } else {
       if (!step_running(P)) continue;
       step_monitor_tick(P, &M, L.now);
@@ -620,7 +695,10 @@ out:
   free(L.ws);
   free(L.th);
   free(L.st);
+  for (int i = 0; i < L.n_gfree; i++) psgd_free(L.gfree[i]); /* the rest: step_run_free */
+  free(L.gfree);
   free(L.queue);
+  free(L.due);
   free(L.job);
   free(H.a);
   free(rng);

@@ -1,12 +1,14 @@
 /* test_vclock.c - the virtual execution clock (vclock.h):
  *   - m = 1 under the virtual clock is sequential SGD bit for bit (engine
- *     against core's sequential trainer), async and interval
+ *     against the sequential oracle, seq_oracle.h), async and interval
  *   - analytic staleness with constant step times: Async at m = 64 has
  *     tau = 63 for every accepted step after the first round; interval with
  *     y <= m gives the k-th accepted step of every interval tau = k - 1
  *   - determinism: the same step, eval and event records with 1, 2 and 3
  *     compute threads (lognormal step times, interval with y-decay), and
- *     different ones for another seed (the check can fail)
+ *     different ones for another seed (the check can fail); the same again
+ *     whether reads share the store's immutable versions (the default) or
+ *     copy theta (par_config.vclock_copy), and the versions are really used
  *   - the refusals: stores and dispatchers without a virtual-time form,
  *     malformed step-time models. */
 #include "test_engine_util.h"
@@ -20,7 +22,7 @@
 #include "ctl.h"
 #include "engine.h"
 #include "spec.h"
-#include "train_seq.h"
+#include "seq_oracle.h"
 #include "vclock.h"
 
 static int cmp_finish(const void *a, const void *b) {
@@ -39,6 +41,7 @@ typedef struct {
  * sorted by finish order. */
 static const ctl_ops *g_ctl_m; /* the m controller of run_virtual (NULL: none) */
 static const par_problem *g_prob; /* its problem (NULL: a quadratic of d = 48) */
+static int g_copy;              /* par_config.vclock_copy of run_virtual */
 
 static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, uint64_t max_steps,
                         const char *step_time, int compute_threads, uint64_t seed, vout *o) {
@@ -66,6 +69,7 @@ static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, u
   c.clock = PAR_CLOCK_VIRTUAL;
   c.step_time = step_time;
   c.compute_threads = compute_threads;
+  c.vclock_copy = g_copy;
   c.eval_every_s = 0.003; /* virtual seconds */
   memset(o, 0, sizeof *o);
   steplog *l = steplog_create(1, max_steps * 3, o->err, sizeof o->err);
@@ -100,9 +104,9 @@ static void test_m1_equals_sequential(void **state) {
     s.lr = 0.05;
     s.stop_epochs = 2;
     snprintf(s.optimizer, sizeof s.optimizer, "%s", opts[oi]);
-    run_result seq;
+    seq_oracle seq;
     char err[PSGD_ERRLEN];
-    assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
+    assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
     for (int di = 0; di < 2; di++) {
       run_spec p = s;
       snprintf(p.algorithm, sizeof p.algorithm, "%s", disps[di]);
@@ -116,15 +120,16 @@ static void test_m1_equals_sequential(void **state) {
       int rc = engine_run(&p, NULL, &r, err, sizeof err);
       if (rc) fprintf(stderr, "%s\n", err);
       assert_int_equal(rc, 0);
-      if (memcmp(&r.final_test_loss, &seq.final_test_loss, sizeof(double)))
+      if (memcmp(&r.final_test_loss, &seq.test_loss, sizeof(double)))
         fprintf(stderr, "%s (%s): test loss %.17g vs sequential %.17g\n", disps[di], opts[oi],
-                r.final_test_loss, seq.final_test_loss);
-      assert_memory_equal(&r.final_test_loss, &seq.final_test_loss, sizeof(double));
-      assert_memory_equal(&r.final_test_acc, &seq.final_test_acc, sizeof(double));
-      assert_int_equal(r.steps_accepted, seq.steps_accepted);
-      assert_int_equal(r.steps_started, seq.steps_accepted);
+                r.final_test_loss, seq.test_loss);
+      assert_memory_equal(&r.final_test_loss, &seq.test_loss, sizeof(double));
+      assert_memory_equal(&r.final_test_acc, &seq.test_acc, sizeof(double));
+      assert_int_equal(r.steps_accepted, seq.steps);
+      assert_int_equal(r.steps_started, seq.steps);
       assert_int_equal(r.status, RUN_OK);
     }
+    seq_oracle_free(&seq);
   }
 }
 
@@ -250,6 +255,36 @@ static void test_same_rows_any_compute_threads(void **state) {
   assert_false(same_steps(&ref.s, &other.s));
   vout_free(&other);
   vout_free(&ref);
+}
+
+/* Reads that share immutable versions (default) against reads that copy:
+ * the same records, snapshots and events, with 1 and 2 compute threads; the
+ * versions path holds more than theta and momentum (it ran), the copy path
+ * exactly those. Async (every version read by a step in flight) and
+ * interval with y-decay (rejections, events). */
+static void test_versions_equal_copies(void **state) {
+  (void)state;
+  const size_t plain = 2 * 48 * sizeof(float); /* theta + momentum of the quadratic */
+  for (int k = 0; k < 2; k++) {
+    const disp_ops *dop = k ? &disp_interval_ops : &disp_async_ops;
+    const ctl_ops *cy = k ? &ctl_decay_ops : NULL;
+    vout ref, other;
+    g_copy = 1;
+    run_virtual(dop, cy, 64, 8, 4000, "lognormal:400,0.6", 1, 7, &ref);
+    assert_int_equal(ref.rc, 0);
+    assert_true(ref.res.n_snaps > 2);
+    assert_int_equal(ref.res.store.bytes, plain);
+    g_copy = 0;
+    for (int ct = 1; ct <= 2; ct++) {
+      run_virtual(dop, cy, 64, 8, 4000, "lognormal:400,0.6", ct, 7, &other);
+      assert_int_equal(other.rc, 0);
+      assert_true(other.res.store.bytes > plain);
+      assert_true(same_steps(&ref.s, &other.s));
+      assert_true(same_result(&ref.res, &other.res));
+      vout_free(&other);
+    }
+    vout_free(&ref);
+  }
 }
 
 /* ---------------------------------------------------------- refusals ---- */
@@ -565,6 +600,7 @@ int main(void) {
       cmocka_unit_test(test_async_m64_tau63),
       cmocka_unit_test(test_interval_tau_k_minus_1),
       cmocka_unit_test(test_same_rows_any_compute_threads),
+      cmocka_unit_test(test_versions_equal_copies),
       cmocka_unit_test(test_4096_workers),
       cmocka_unit_test(test_measured),
       cmocka_unit_test(test_measured_robust),
