@@ -398,7 +398,8 @@ static const flag flags[] = {
     {"--clock", "NAME", f_clock,
      "real (default) | virtual: simulate M cores in virtual time (same results every time)", 1},
     {"--step-time", "MODEL", f_step_time,
-     "virtual: measured | constant:<us> | lognormal:<mean_us>,<cv> (default "
+     "virtual: measured | constant:<us> | lognormal:<mean_us>,<cv>, then optionally "
+     ",copy=F,apply=F,add=F (lock/CAS holds, sync's add; default "
      VCLOCK_DEFAULT_STEP_TIME ")",
      1},
     {"--compute-threads", "N", f_compute_threads,

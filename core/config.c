@@ -1271,8 +1271,10 @@ static int build_spec(const settings *st, const char *path, const char *name, in
     if (vclock_model_parse(s->step_time, &vm, why, sizeof why))
       return oerr(err, errlen, &o, K_STEP_TIME, "%s", why);
     if (!s->step_time[0]) bfmt(s->step_time, sizeof s->step_time, "%s", VCLOCK_DEFAULT_STEP_TIME);
-    if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), s->threads, s->step_time, why,
-                     sizeof why))
+    ps_backoff bo = PS_BACKOFF_NONE;
+    (void)ps_backoff_parse(s->backoff[0] ? s->backoff : "none", &bo); /* checked above */
+    if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), bo, s->threads, s->step_time,
+                     why, sizeof why))
       return oerr(err, errlen, &o, K_CLOCK, "%s", why);
   }
   if (s->stop_seconds == 0 && s->stop_epochs == 0 && s->stop_steps == 0 && s->target_acc == 0 &&

@@ -92,6 +92,10 @@ typedef struct disp_ops {
   long (*get_y)(void *impl);                                      /* NULL: 0 */
   void (*on_m)(void *impl);   /* m changed (NULL: nothing beyond the gate) */
   void (*on_stop)(void *impl);/* release every waiter (NULL: nothing) */
+  /* own_gate dispatchers with a virtual-time form: 1 if try_start(w) would
+   * return now without waiting (the virtual clock's one thread must never
+   * wait in it); NULL otherwise */
+  int (*can_start)(void *impl, int w);
 } disp_ops;
 
 /* The registry: every dispatcher, in a fixed order. */
@@ -110,6 +114,9 @@ const disp_ops *disp_get_ops(const disp *d);
  * w >= m (or, for sync, until w's next round opens). */
 int disp_try_start(disp *d, int w, disp_ticket *t);
 int disp_finish(disp *d, int w, disp_ticket *t);
+/* 1 if disp_try_start(d, w) would return without waiting: the run is
+ * stopping, or w < m (shared gate), or the own gate lets w in now. */
+int disp_can_start(disp *d, int w);
 void disp_done(disp *d, int w, const disp_ticket *t);
 
 /* The active-thread bound; set_m clamps to [1, n_workers] and wakes sleepers. */
