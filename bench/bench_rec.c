@@ -189,7 +189,7 @@ static stats bench_flush(const char *path, size_t n, int reps, const char *tag) 
 /* ---- Old layout (schema 1: one row per step, index on run_id) vs the
  * chunked one, on the rows of real runs. ---- */
 
-/* The old table and its writer, as rec.c had them: a 64-row prepared
+/* The old table and its writer, as the recorder had them: a 64-row prepared
  * multi-row INSERT, commits every 256k rows, the index maintained. */
 static const char old_ddl[] =
     "CREATE TABLE steps ("

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "rec.h"
 #include "runner.h"
 #include "steprec.h"
 
@@ -189,7 +190,7 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
     const exp_run *r = &e->runs[i];
     n_sel++;
     const char *st = status[i][0] ? status[i] : "-";
-    int finished = status[i][0] && strcmp(st, "running") && strcmp(st, "interrupted");
+    int finished = rec_run_state_final(rec_run_state_of(status[i]));
     if (finished) n_done++;
     else if (r->est_s > 0) {
       est += r->est_s;

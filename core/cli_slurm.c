@@ -46,6 +46,7 @@
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "rec.h"
 #include "runner.h"
 
 #define MAX_FILTERS 8
@@ -177,10 +178,7 @@ static int pathf(char *out, size_t cap, const char *fmt, ...) {
   return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-static int is_done(const char *status) {
-  return !strcmp(status, "ok") || !strcmp(status, "converged") || !strcmp(status, "diverged") ||
-         !strcmp(status, "timeout");
-}
+static int is_done(const char *status) { return rec_run_state_kept(rec_run_state_of(status)); }
 
 /* Absolute form of a path whose last component may not exist yet. */
 static int abs_path(const char *p, char *out, size_t cap) {

@@ -15,8 +15,9 @@
 int cli_train_parse(int argc, char **argv, run_spec *s, char *err, size_t errlen);
 
 /* 1 if argv holds any parallel-engine flag (--threads, --algorithm, --store,
- * --backoff, --ps, --y0, --y-control, ..., --engine): `psgd train` then runs
- * engine_run instead of the sequential trainer. */
+ * --backoff, --ps, --y0, --y-control, ..., --engine): cli_train_parse then
+ * checks the algorithm settings at parse time (every run uses the engine,
+ * which checks them again). */
 int cli_train_wants_engine(int argc, char **argv);
 
 /* The usage text of `psgd train`, generated from the flag table. */

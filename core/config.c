@@ -17,7 +17,6 @@
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 
 #include "algo.h"
+#include "setting.h"
 #include "common.h"
 #include "data.h"
 #include "disp.h"
@@ -36,106 +36,16 @@
 #include "vclock.h"
 
 /* ------------------------------------------------------------------------ */
-/* The key table: every setting an experiment file may contain.             */
+/* The key schema: the rows of the table of run settings (setting.h) that    */
+/* have a file key.                                                          */
 
-typedef enum { V_STR, V_INT, V_FLOAT, V_BOOL, V_THREADS, V_PLACEMENT, V_TOPOLOGY, V_HIDDEN } vtype;
-typedef enum { F_NONE, F_INT, F_LONG, F_U64, F_DOUBLE, F_STR, F_HIDDEN } fkind;
+typedef setting keydef;
+#define keys setting_table
+#define N_KEYS SETTING_COUNT
+#define K_COUNT SETTING_COUNT
 
-enum { B_MINX = 1, B_MAXX = 2 }; /* exclusive bounds */
-
-typedef struct {
-  const char *name;    /* as written in a file; "group.key" inside stop/eval */
-  const char *json;    /* its name in spec_to_json, NULL if not a spec field */
-  vtype type;
-  double min, max;
-  int bounds;          /* B_MINX / B_MAXX */
-  const char *choices; /* '|'-separated allowed strings, NULL = any */
-  fkind fk;
-  size_t off, size;    /* the run_spec field */
-  int sweepable;
-} keydef;
-
-#define FIELD(f) offsetof(run_spec, f), sizeof(((run_spec *)0)->f)
-#define NOFIELD 0, 0
-
-/* Names of algorithms, stores and y controllers: filled from the registries
- * (algo.h) by choices_init before any key is checked, so a new dispatcher,
- * store or controller needs no line here. */
-static char ch_algorithms[256];
-static char ch_stores[128];
-static char ch_y_controls[128];
-static const char ch_backoffs[] = "none|linear|exponential|random";
-static pthread_once_t choices_once = PTHREAD_ONCE_INIT;
-static void choices_fill(void) {
-  algo_names(ch_algorithms, sizeof ch_algorithms, "|");
-  algo_store_names(ch_stores, sizeof ch_stores, "|");
-  algo_y_control_names(ch_y_controls, sizeof ch_y_controls, "|");
-}
-static void choices_init(void) { PSGD_CHECK(pthread_once(&choices_once, choices_fill) == 0); }
-#define ALGORITHMS ch_algorithms
-#define STORES ch_stores
-
-static const keydef keys[] = {
-    {"label", "label", V_STR, 0, 0, 0, NULL, F_STR, FIELD(label), 0},
-    {"algorithm", "algorithm", V_STR, 0, 0, 0, ALGORITHMS, F_STR, FIELD(algorithm), 1},
-    {"store", "store", V_STR, 0, 0, 0, STORES, F_NONE, NOFIELD, 1},
-    {"backoff", "backoff", V_STR, 0, 0, 0, ch_backoffs, F_STR,
-     FIELD(backoff), 1},
-    {"ps", "ps", V_INT, -1, 1, 0, NULL, F_INT, FIELD(ps_bound), 1},
-    {"y_control", "y_control", V_STR, 0, 0, 0, ch_y_controls, F_STR, FIELD(y_control), 1},
-    {"y0", "y0", V_INT, 1, DISP_Y_MAX, 0, NULL, F_LONG, FIELD(y0), 1},
-    {"y_decay_k", "y_decay_k", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(y_decay_k), 1},
-    {"probe_window", "probe_window", V_INT, 1, 64, 0, NULL, F_INT, FIELD(probe_window), 1},
-    {"probe_steps", "probe_steps", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(probe_steps), 1},
-    {"exec_steps", "exec_steps", V_INT, 1, 1e12, 0, NULL, F_LONG, FIELD(exec_steps), 1},
-    {"threads", "threads", V_THREADS, 1, 4096, 0, NULL, F_INT, FIELD(threads), 1},
-    {"placement", "placement", V_PLACEMENT, 0, 0, 0, NULL, F_STR, FIELD(placement), 1},
-    {"topology", "topology", V_TOPOLOGY, 0, 0, 0, NULL, F_STR, FIELD(topology), 1},
-    {"bind_best_effort", "bind_best_effort", V_BOOL, 0, 1, 0, NULL, F_INT,
-     FIELD(bind_best_effort), 1},
-    {"keep_core_free", "keep_core_free", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(keep_core_free), 1},
-    {"placement_nearest", "placement_nearest", V_BOOL, 0, 1, 0, NULL, F_INT,
-     FIELD(placement_nearest), 1},
-    {"mem_interleave", "mem_interleave", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(mem_interleave), 1},
-    {"dataset", "dataset", V_STR, 0, 0, 0, "fashion-mnist|mnist|cifar10|cifar100|synthetic", F_STR,
-     FIELD(dataset), 1},
-    {"data_dir", "data_dir", V_STR, 0, 0, 0, NULL, F_STR, FIELD(data_dir), 1},
-    {"train_limit", "train_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT, FIELD(train_limit), 1},
-    {"test_limit", "test_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT, FIELD(test_limit), 1},
-    {"model", "model", V_STR, 0, 0, 0, "mlp|lenet5", F_STR, FIELD(model), 1},
-    {"hidden", "hidden", V_HIDDEN, 1, 65536, 0, NULL, F_HIDDEN, NOFIELD, 1},
-    {"batch", "batch", V_INT, 1, 65536, 0, NULL, F_INT, FIELD(batch), 1},
-    {"optimizer", "optimizer", V_STR, 0, 0, 0, "sgd|momentum|mindthestep", F_STR, FIELD(optimizer),
-     1},
-    {"lr", "lr", V_FLOAT, 0, 100, B_MINX, NULL, F_DOUBLE, FIELD(lr), 1},
-    {"momentum", "momentum", V_FLOAT, 0, 1, B_MAXX, NULL, F_DOUBLE, FIELD(momentum), 1},
-    {"seed", "seed", V_INT, 0, 4e18, 0, NULL, F_U64, FIELD(seed), 1},
-    {"repeat", NULL, V_INT, 1, 1000, 0, NULL, F_NONE, NOFIELD, 0},
-    {"stop.seconds", "stop_seconds", V_FLOAT, 0, 1e7, 0, NULL, F_DOUBLE, FIELD(stop_seconds), 1},
-    {"stop.epochs", "stop_epochs", V_FLOAT, 0, 1e6, 0, NULL, F_DOUBLE, FIELD(stop_epochs), 1},
-    {"stop.steps", "stop_steps", V_INT, 0, 1e15, 0, NULL, F_LONG, FIELD(stop_steps), 1},
-    {"stop.target_acc", "target_acc", V_FLOAT, 0, 1, 0, NULL, F_DOUBLE, FIELD(target_acc), 1},
-    {"stop.epsilon", "epsilon", V_FLOAT, 0, 1, B_MAXX, NULL, F_DOUBLE, FIELD(epsilon), 1},
-    {"timeout", "timeout_s", V_FLOAT, 0, 1e7, 0, NULL, F_DOUBLE, FIELD(timeout_s), 1},
-    {"eval.every_s", "eval_every_s", V_FLOAT, 0, 1e6, 0, NULL, F_DOUBLE, FIELD(eval_every_s), 1},
-    {"eval.every_steps", "eval_every_steps", V_INT, 0, 1e15, 0, NULL, F_LONG,
-     FIELD(eval_every_steps), 1},
-    {"eval.test_limit", "eval_test_limit", V_INT, 0, INT_MAX, 0, NULL, F_INT,
-     FIELD(eval_test_limit), 1},
-    {"record_steps", "record_steps", V_BOOL, 0, 1, 0, NULL, F_INT, FIELD(record_steps), 1},
-    {"clock", "clock", V_STR, 0, 0, 0, "real|virtual", F_STR, FIELD(clock), 1},
-    {"step_time", "step_time", V_STR, 0, 0, 0, NULL, F_STR, FIELD(step_time), 1},
-};
-#define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
-enum {
-  K_LABEL = 0, K_ALGORITHM, K_STORE, K_BACKOFF, K_PS, K_Y_CONTROL, K_Y0, K_Y_DECAY_K,
-  K_PROBE_WINDOW, K_PROBE_STEPS, K_EXEC_STEPS, K_THREADS, K_PLACEMENT, K_TOPOLOGY,
-  K_BIND_BEST_EFFORT, K_KEEP_CORE_FREE, K_PLACEMENT_NEAREST, K_MEM_INTERLEAVE, K_DATASET, K_DATA_DIR, K_TRAIN_LIMIT, K_TEST_LIMIT,
-  K_MODEL, K_HIDDEN, K_BATCH, K_OPTIMIZER, K_LR, K_MOMENTUM, K_SEED, K_REPEAT, K_STOP_SECONDS,
-  K_STOP_EPOCHS, K_STOP_STEPS, K_TARGET_ACC, K_EPSILON, K_TIMEOUT, K_EVAL_EVERY_S,
-  K_EVAL_EVERY_STEPS, K_EVAL_TEST_LIMIT, K_RECORD_STEPS, K_CLOCK, K_STEP_TIME, K_COUNT
-};
-_Static_assert(K_COUNT == sizeof keys / sizeof keys[0], "one enum entry per key, in table order");
+/* A row is a file key when it has a name in files. */
+static int is_file_key(int i) { return keys[i].key != NULL; }
 
 /* Groups of keys ("stop = { ... }") and the structural top-level keys. */
 static const char *const groups[] = {"stop", "eval"};
@@ -145,9 +55,7 @@ static const char *const groups[] = {"stop", "eval"};
 typedef enum { SC_TOP, SC_SCALE, SC_VARIANT } scope;
 
 static int find_key(const char *full) {
-  for (int i = 0; i < N_KEYS; i++)
-    if (!strcmp(keys[i].name, full)) return i;
-  return -1;
+  return setting_by_key(full);
 }
 
 static int is_group(const char *name) {
@@ -257,10 +165,10 @@ static int in_choices(const char *word, const char *choices) {
 /* Values.                                                                   */
 
 typedef struct {
-  long long i;       /* V_INT, V_BOOL, V_THREADS (absolute) */
-  double f;          /* V_FLOAT, V_THREADS (factor when rel) */
-  int rel;           /* V_THREADS "<f>x" */
-  int n;             /* V_HIDDEN */
+  long long i;       /* SETTING_INT, SETTING_BOOL, SETTING_THREADS (absolute) */
+  double f;          /* SETTING_FLOAT, SETTING_THREADS (factor when rel) */
+  int rel;           /* SETTING_THREADS "<f>x" */
+  int n;             /* SETTING_HIDDEN */
   int h[8];
   char s[SPEC_PATH]; /* strings as written */
 } cval;
@@ -354,16 +262,8 @@ static const char *type_word(int t) {
   }
 }
 
-static void range_text(const keydef *k, char *buf, size_t cap) {
-  snprintf(buf, cap, "%s%.15g, %.15g%s", (k->bounds & B_MINX) ? "(" : "[", k->min, k->max,
-           (k->bounds & B_MAXX) ? ")" : "]");
-}
-
-static int in_range(const keydef *k, double v) {
-  if ((k->bounds & B_MINX) ? !(v > k->min) : !(v >= k->min)) return 0;
-  if ((k->bounds & B_MAXX) ? !(v < k->max) : !(v <= k->max)) return 0;
-  return 1;
-}
+#define range_text setting_range_text
+#define in_range setting_in_range
 
 /* Parses "list:0,2,4": 0 or -1 with a message in why. */
 static int parse_pu_list(const char *s, int *pus, int cap, int *n, char *why, size_t whylen) {
@@ -395,9 +295,9 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
   char rng[96], sug[64], dym[96];
   memset(out, 0, sizeof *out);
   switch (k->type) {
-    case V_STR:
-    case V_PLACEMENT:
-    case V_TOPOLOGY: {
+    case SETTING_STR:
+    case SETTING_PLACEMENT:
+    case SETTING_TOPOLOGY: {
       if (t != CONFIG_TYPE_STRING)
         return ferr(err, errlen, file, line, "%s must be a string, not %s", what, type_word(t));
       const char *s = config_setting_get_string(node);
@@ -405,12 +305,13 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
       if (strlen(s) >= cap)
         return ferr(err, errlen, file, line, "%s is longer than %zu characters", what, cap - 1);
       snprintf(out->s, sizeof out->s, "%s", s);
-      if (k->type == V_STR && k->choices && !in_choices(s, k->choices)) {
-        did_you_mean(dym, sizeof dym, suggest_choice(s, k->choices, sug, sizeof sug));
-        return ferr(err, errlen, file, line, "%s '%s' is not one of %s%s", what, s, k->choices,
-                    dym);
+      char choices[512];
+      setting_choices(k, choices, sizeof choices);
+      if (k->type == SETTING_STR && choices[0] && !in_choices(s, choices)) {
+        did_you_mean(dym, sizeof dym, suggest_choice(s, choices, sug, sizeof sug));
+        return ferr(err, errlen, file, line, "%s '%s' is not one of %s%s", what, s, choices, dym);
       }
-      if (k->type == V_PLACEMENT) {
+      if (k->type == SETTING_PLACEMENT) {
         if (!strncmp(s, "list:", 5)) {
           int pus[1024], n;
           char why[160];
@@ -432,7 +333,7 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
                       dym);
         }
       }
-      if (k->type == V_TOPOLOGY && s[0] && strncmp(s, "synthetic:", 10) != 0) {
+      if (k->type == SETTING_TOPOLOGY && s[0] && strncmp(s, "synthetic:", 10) != 0) {
         struct stat tst;
         if (stat(s, &tst) == 0 && !S_ISREG(tst.st_mode))
           return ferr(err, errlen, file, line, "%s '%s': not a regular file (%s): refused", what,
@@ -444,12 +345,12 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
                       "readable lstopo XML path",
                       what, s, strerror(errno));
       }
-      if (k->type == V_TOPOLOGY && !strncmp(s, "synthetic:", 10) && !s[10])
+      if (k->type == SETTING_TOPOLOGY && !strncmp(s, "synthetic:", 10) && !s[10])
         return ferr(err, errlen, file, line, "%s 'synthetic:' needs a description, e.g. "
                     "\"synthetic:pack:2 numa:1 core:4 pu:1\"", what);
       return 0;
     }
-    case V_INT: {
+    case SETTING_INT: {
       if (t == CONFIG_TYPE_FLOAT)
         return ferr(err, errlen, file, line, "%s must be an integer, not %g", what,
                     config_setting_get_float(node));
@@ -463,7 +364,7 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
       out->i = v;
       return 0;
     }
-    case V_FLOAT: {
+    case SETTING_FLOAT: {
       if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64 && t != CONFIG_TYPE_FLOAT)
         return ferr(err, errlen, file, line, "%s must be a number, not %s", what, type_word(t));
       double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(node)
@@ -475,13 +376,13 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
       out->f = v;
       return 0;
     }
-    case V_BOOL:
+    case SETTING_BOOL:
       if (t != CONFIG_TYPE_BOOL)
         return ferr(err, errlen, file, line, "%s must be true or false, not %s", what,
                     type_word(t));
       out->i = config_setting_get_bool(node);
       return 0;
-    case V_THREADS: {
+    case SETTING_THREADS: {
       range_text(k, rng, sizeof rng);
       if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
         long long v = config_setting_get_int64(node);
@@ -519,7 +420,7 @@ static int parse_value(const keydef *k, const config_setting_t *node, const conf
       return ferr(err, errlen, file, line,
                   "%s must be an integer or a string \"<f>x\", not %s", what, type_word(t));
     }
-    case V_HIDDEN: {
+    case SETTING_HIDDEN: {
       if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
         return ferr(err, errlen, file, line, "%s must be an array of layer sizes like [128, 128], "
                     "not %s", what, type_word(t));
@@ -556,15 +457,16 @@ static int unknown_key(const char *file, int line, const char *name, const char 
   char full[96], dym[128];
   static char cand[K_COUNT][48];
   for (int i = 0; i < N_KEYS; i++) {
-    const char *dot = strchr(keys[i].name, '.');
-    if (in_sweep && !keys[i].sweepable) continue;
+    if (!is_file_key(i)) continue;
+    const char *dot = strchr(keys[i].key, '.');
+    if (in_sweep && !(keys[i].flags & SETTING_SWEEP)) continue;
     if (group) {
       size_t gl = strlen(group);
-      if (!dot || strncmp(keys[i].name, group, gl) != 0 || keys[i].name[gl] != '.') continue;
+      if (!dot || strncmp(keys[i].key, group, gl) != 0 || keys[i].key[gl] != '.') continue;
       snprintf(cand[i], sizeof cand[i], "%s", dot + 1);
       suggest_try(&s, cand[i]);
     } else if (!dot) {
-      suggest_try(&s, keys[i].name);
+      suggest_try(&s, keys[i].key);
     }
   }
   if (!group) {
@@ -582,10 +484,11 @@ static int unknown_key(const char *file, int line, const char *name, const char 
   if (!s.best && !group) {
     /* a group member written at the top level ("seconds = 5;") */
     for (int i = 0; i < N_KEYS; i++) {
-      const char *dot = strchr(keys[i].name, '.');
+      if (!is_file_key(i)) continue;
+      const char *dot = strchr(keys[i].key, '.');
       if (dot && !strcmp(dot + 1, name)) {
         snprintf(dym, sizeof dym, " (it belongs in a group: %.*s = { %s = ...; })",
-                 (int)(dot - keys[i].name), keys[i].name, name);
+                 (int)(dot - keys[i].key), keys[i].key, name);
         break;
       }
     }
@@ -636,7 +539,7 @@ static int parse_sweep_entry(loader *L, const char *file, const config_setting_t
   char full[96], what[128];
   snprintf(full, sizeof full, group ? "%s.%s" : "%s%s", group ? group : "", name);
   int ki = find_key(full);
-  if (ki < 0 || !keys[ki].sweepable) {
+  if (ki < 0 || !(keys[ki].flags & SETTING_SWEEP)) {
     if (ki >= 0)
       return ferr(L->err, L->errlen, file, line, "'%s' cannot be swept", full);
     return unknown_key(file, line, name, group, SC_TOP, 1, L->err, L->errlen);
@@ -648,7 +551,7 @@ static int parse_sweep_entry(loader *L, const char *file, const config_setting_t
     return ferr(L->err, L->errlen, file, line,
                 "%s must be a list of values, e.g. %s = [1, 2, 4]; (got %s)", what, name,
                 type_word(t));
-  if (k->type == V_HIDDEN && t != CONFIG_TYPE_LIST)
+  if (k->type == SETTING_HIDDEN && t != CONFIG_TYPE_LIST)
     return ferr(L->err, L->errlen, file, line,
                 "%s must be a list of arrays, e.g. hidden = ([64], [128, 128]);", what);
   int n = config_setting_length(node);
@@ -733,12 +636,12 @@ static int parse_variants(loader *L, const char *file, const config_setting_t *n
     v->file = file;
     v->line = line_of(e, node);
     if (walk(L, file, e, SC_VARIANT, &v->s, &v->sw, NULL, NULL)) return -1;
-    if (!v->s.k[K_LABEL].set) continue;
+    if (!v->s.k[SET_LABEL].set) continue;
     for (int j = 0; j + 1 < vs->n; j++)
-      if (vs->v[j].s.k[K_LABEL].set && !strcmp(vs->v[j].s.k[K_LABEL].v.s, v->s.k[K_LABEL].v.s))
-        return ferr(L->err, L->errlen, file, v->s.k[K_LABEL].line,
-                    "duplicate variant label '%s' (also at line %d)", v->s.k[K_LABEL].v.s,
-                    vs->v[j].s.k[K_LABEL].line);
+      if (vs->v[j].s.k[SET_LABEL].set && !strcmp(vs->v[j].s.k[SET_LABEL].v.s, v->s.k[SET_LABEL].v.s))
+        return ferr(L->err, L->errlen, file, v->s.k[SET_LABEL].line,
+                    "duplicate variant label '%s' (also at line %d)", v->s.k[SET_LABEL].v.s,
+                    vs->v[j].s.k[SET_LABEL].line);
   }
   return 0;
 }
@@ -1188,22 +1091,19 @@ int config_check_dataset(const run_spec *s, char *err, size_t errlen) {
 static void apply_slot(run_spec *s, int ki, const cval *v, int n_cores) {
   const keydef *k = &keys[ki];
   char *f = (char *)s + k->off;
-  if (ki == K_THREADS) {
+  if (ki == SET_THREADS) {
     long t = v->rel ? lround(v->f * n_cores) : (long)v->i;
     s->threads = t < 1 ? 1 : (int)t;
     return;
   }
   switch (k->fk) {
-    case F_NONE: return;
-    case F_INT:
-      if (k->type == V_FLOAT) *(int *)f = (int)v->f;
-      else *(int *)f = (int)v->i;
-      return;
-    case F_LONG: *(long *)f = (long)v->i; return;
-    case F_U64: *(uint64_t *)f = (uint64_t)v->i; return;
-    case F_DOUBLE: *(double *)f = v->f; return;
-    case F_STR: snprintf(f, k->size, "%s", v->s); return;
-    case F_HIDDEN:
+    case FK_NONE: return;
+    case FK_INT: *(int *)f = (int)v->i; return;
+    case FK_LONG: *(long *)f = (long)v->i; return;
+    case FK_U64: *(uint64_t *)f = (uint64_t)v->i; return;
+    case FK_DOUBLE: *(double *)f = v->f; return;
+    case FK_STR: snprintf(f, k->size, "%s", v->s); return;
+    case FK_HIDDEN:
       s->n_hidden = v->n;
       memset(s->hidden, 0, sizeof s->hidden);
       for (int i = 0; i < v->n; i++) s->hidden[i] = v->h[i];
@@ -1240,7 +1140,7 @@ static int build_spec(const settings *st, const char *path, const char *name, in
   snprintf(s->experiment, sizeof s->experiment, "%s", name);
   for (int i = 0; i < N_KEYS; i++)
     if (st->k[i].set) apply_slot(s, i, &st->k[i].v, n_cores);
-  if (!st->k[K_LABEL].set) snprintf(s->label, sizeof s->label, "%s", s->algorithm);
+  if (!st->k[SET_LABEL].set) snprintf(s->label, sizeof s->label, "%s", s->algorithm);
 
   /* the algorithm resolves into dispatcher + store (+ elastic), a store key
    * overrides the store; algo.c checks every combination */
@@ -1249,53 +1149,53 @@ static int build_spec(const settings *st, const char *path, const char *name, in
     algo_choice ac;
     algo_setting bad;
     if (algo_apply_name(s, s->algorithm, msg, sizeof msg))
-      return oerr(err, errlen, &o, K_ALGORITHM, "%s", msg);
-    if (st->k[K_STORE].set) bfmt(s->store, sizeof s->store, "%s", st->k[K_STORE].v.s);
+      return oerr(err, errlen, &o, SET_ALGORITHM, "%s", msg);
+    if (st->k[SET_STORE].set) bfmt(s->store, sizeof s->store, "%s", st->k[SET_STORE].v.s);
     if (algo_resolve(s, &ac, &bad, msg, sizeof msg)) {
-      int ki = bad == ALGO_SET_STORE       ? K_STORE
-               : bad == ALGO_SET_BACKOFF   ? K_BACKOFF
-               : bad == ALGO_SET_Y_CONTROL ? K_Y_CONTROL
-               : bad == ALGO_SET_PS        ? K_PS
-               : bad == ALGO_SET_THREADS   ? K_THREADS
-                                           : K_ALGORITHM;
+      int ki = bad == ALGO_SET_STORE       ? SET_STORE
+               : bad == ALGO_SET_BACKOFF   ? SET_BACKOFF
+               : bad == ALGO_SET_Y_CONTROL ? SET_Y_CONTROL
+               : bad == ALGO_SET_PS        ? SET_PS
+               : bad == ALGO_SET_THREADS   ? SET_THREADS
+                                           : SET_ALGORITHM;
       return oerr(err, errlen, &o, ki, "%s", msg);
     }
   }
-  if (st->k[K_STEP_TIME].set && strcmp(s->clock, "virtual") != 0)
-    return oerr(err, errlen, &o, K_STEP_TIME,
+  if (st->k[SET_STEP_TIME].set && strcmp(s->clock, "virtual") != 0)
+    return oerr(err, errlen, &o, SET_STEP_TIME,
                 "step_time applies only under clock = \"virtual\" (this run's clock is '%s')",
                 s->clock);
   if (!strcmp(s->clock, "virtual")) {
     char why[PSGD_ERRLEN];
     vclock_model vm;
     if (vclock_model_parse(s->step_time, &vm, why, sizeof why))
-      return oerr(err, errlen, &o, K_STEP_TIME, "%s", why);
+      return oerr(err, errlen, &o, SET_STEP_TIME, "%s", why);
     if (!s->step_time[0]) bfmt(s->step_time, sizeof s->step_time, "%s", VCLOCK_DEFAULT_STEP_TIME);
     ps_backoff bo = PS_BACKOFF_NONE;
     (void)ps_backoff_parse(s->backoff[0] ? s->backoff : "none", &bo); /* checked above */
     if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), bo, s->threads, s->step_time,
                      why, sizeof why))
-      return oerr(err, errlen, &o, K_CLOCK, "%s", why);
+      return oerr(err, errlen, &o, SET_CLOCK, "%s", why);
   }
   if (s->stop_seconds == 0 && s->stop_epochs == 0 && s->stop_steps == 0 && s->target_acc == 0 &&
       s->epsilon == 0) {
-    int ki = K_STOP_SECONDS;
-    for (int i = K_STOP_SECONDS; i <= K_EPSILON; i++)
+    int ki = SET_STOP_SECONDS;
+    for (int i = SET_STOP_SECONDS; i <= SET_EPSILON; i++)
       if (st->k[i].set && st->k[i].line > (st->k[ki].set ? st->k[ki].line : 0)) ki = i;
     return oerr(err, errlen, &o, ki,
                 "no stop condition: set one of stop.seconds, stop.epochs, stop.steps, "
                 "stop.target_acc, stop.epsilon above 0");
   }
   if (s->timeout_s > 0 && s->stop_seconds > 0 && s->timeout_s <= s->stop_seconds)
-    return oerr(err, errlen, &o, K_TIMEOUT,
+    return oerr(err, errlen, &o, SET_TIMEOUT,
                 "timeout = %g must be longer than stop.seconds = %g", s->timeout_s,
                 s->stop_seconds);
   if (s->target_acc > 0 && s->eval_every_s == 0 && s->eval_every_steps == 0)
-    return oerr(err, errlen, &o, K_TARGET_ACC,
+    return oerr(err, errlen, &o, SET_TARGET_ACC,
                 "stop.target_acc needs periodic evaluation: set eval.every_s or eval.every_steps "
                 "above 0");
   if (s->train_limit > 0 && s->train_limit < s->batch)
-    return oerr(err, errlen, &o, K_BATCH, "batch = %d is larger than train_limit = %d",
+    return oerr(err, errlen, &o, SET_BATCH, "batch = %d is larger than train_limit = %d",
                 s->batch, s->train_limit);
   if (!strncmp(s->placement, "list:", 5) && !s->topology[0] && !s->bind_best_effort) {
     int pus[1024], n;
@@ -1305,7 +1205,7 @@ static int build_spec(const settings *st, const char *path, const char *name, in
         sched_getaffinity(0, sizeof set, &set) == 0)
       for (int i = 0; i < n; i++)
         if (pus[i] >= CPU_SETSIZE || !CPU_ISSET(pus[i], &set))
-          return oerr(err, errlen, &o, K_PLACEMENT,
+          return oerr(err, errlen, &o, SET_PLACEMENT,
                       "placement '%s': PU %d is not available on this machine (set "
                       "bind_best_effort = true to run anyway)",
                       s->placement, pus[i]);
@@ -1315,39 +1215,28 @@ static int build_spec(const settings *st, const char *path, const char *name, in
      * the machine cannot give is reported at its line before anything runs */
     char why[PSGD_ERRLEN];
     hw_topo *t = hw_topo_load(s->topology[0] ? s->topology : NULL, why, sizeof why);
-    if (!t) return oerr(err, errlen, &o, K_TOPOLOGY, "%s", why);
+    if (!t) return oerr(err, errlen, &o, SET_TOPOLOGY, "%s", why);
     hw_plan plan;
     int flags = (s->keep_core_free ? HW_PLAN_KEEP_CORE_FREE : 0) |
                 (s->placement_nearest ? HW_PLAN_NEAREST : 0);
     int bad = hw_plan_make(t, s->placement, s->threads, flags, &plan, why, sizeof why);
     hw_topo_free(t);
     if (bad)
-      return oerr(err, errlen, &o, K_PLACEMENT, "%s%s", why,
+      return oerr(err, errlen, &o, SET_PLACEMENT, "%s%s", why,
                   s->placement_nearest ? "" : " (placement_nearest = true runs the nearest "
                                               "equivalent)");
     hw_plan_free(&plan);
   }
   {
     /* the model must fit the dataset's sample shape (LeNet5 needs >= 16x16) */
-    data_opts dop;
-    data_opts_default(&dop);
-    int c = 1, h = 28, w = 28, classes = 10;
-    if (!strncmp(s->dataset, "cifar", 5)) {
-      c = 3;
-      h = w = 32;
-      classes = strcmp(s->dataset, "cifar100") ? 10 : 100;
-    } else if (!strcmp(s->dataset, "synthetic")) {
-      c = dop.syn_c;
-      h = dop.syn_h;
-      w = dop.syn_w;
-      classes = dop.syn_classes;
-    }
+    int c = 1, h = 1, w = 1, classes = 2;
+    PSGD_CHECK(data_shape(s->dataset, NULL, &c, &h, &w, &classes) == 0); /* a checked name */
     model_spec ms = {s->model, c, h, w, classes, s->n_hidden, {0}};
     memcpy(ms.hidden, s->hidden, sizeof ms.hidden);
     char why[PSGD_ERRLEN];
     model *m = model_create(&ms, why, sizeof why);
     if (!m)
-      return oerr(err, errlen, &o, st->k[K_MODEL].set ? K_MODEL : K_DATASET,
+      return oerr(err, errlen, &o, st->k[SET_MODEL].set ? SET_MODEL : SET_DATASET,
                   "dataset '%s' (%dx%dx%d): %s", s->dataset, c, h, w, why);
     model_free(m);
   }
@@ -1355,9 +1244,9 @@ static int build_spec(const settings *st, const char *path, const char *name, in
     char why[PSGD_ERRLEN];
     int n_train;
     if (check_dataset(s, &n_train, why, sizeof why))
-      return oerr(err, errlen, &o, st->k[K_DATASET].set ? K_DATASET : K_DATA_DIR, "%s", why);
+      return oerr(err, errlen, &o, st->k[SET_DATASET].set ? SET_DATASET : SET_DATA_DIR, "%s", why);
     if (s->batch > n_train)
-      return oerr(err, errlen, &o, K_BATCH, "batch = %d is larger than the training set of "
+      return oerr(err, errlen, &o, SET_BATCH, "batch = %d is larger than the training set of "
                   "dataset '%s' (%d samples)", s->batch, s->dataset, n_train);
   }
   return 0;
@@ -1366,11 +1255,11 @@ static int build_spec(const settings *st, const char *path, const char *name, in
 static void format_value(int ki, const cval *v, const run_spec *s, char *buf, size_t cap) {
   const keydef *k = &keys[ki];
   switch (k->type) {
-    case V_INT:
-    case V_BOOL: snprintf(buf, cap, "%lld", v->i); break;
-    case V_FLOAT: snprintf(buf, cap, "%g", v->f); break;
-    case V_THREADS: snprintf(buf, cap, "%d", s->threads); break;
-    case V_HIDDEN: {
+    case SETTING_INT:
+    case SETTING_BOOL: snprintf(buf, cap, "%lld", v->i); break;
+    case SETTING_FLOAT: snprintf(buf, cap, "%g", v->f); break;
+    case SETTING_THREADS: snprintf(buf, cap, "%d", s->threads); break;
+    case SETTING_HIDDEN: {
       size_t len = 0;
       for (int i = 0; i < v->n && len < cap; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%d", i ? "x" : "", v->h[i]);
@@ -1504,7 +1393,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
         if (!v->s.k[esw.ax[a].key].set) esw.ax[w++] = esw.ax[a];
       esw.n = w;
     }
-    long repeat = eff.k[K_REPEAT].set ? (long)eff.k[K_REPEAT].v.i : 1;
+    long repeat = eff.k[SET_REPEAT].set ? (long)eff.k[SET_REPEAT].v.i : 1;
     double combos = 1;
     for (int a = 0; a < esw.n; a++) combos *= esw.ax[a].n;
     if (e->n_runs + combos * repeat > MAX_RUNS)
@@ -1531,7 +1420,7 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
         char val[96];
         format_value(esw.ax[a].key, &esw.ax[a].vals[idx[a]], &r.spec, val, sizeof val);
         len += (size_t)snprintf(r.swept + len, sizeof r.swept - len, "%s%s=%s", len ? " " : "",
-                                keys[esw.ax[a].key].name, val);
+                                keys[esw.ax[a].key].key, val);
       }
       r.est_s = r.spec.stop_seconds > 0 ? r.spec.stop_seconds : r.spec.timeout_s;
       r.est_bound = !(r.spec.stop_seconds > 0) || r.spec.stop_epochs > 0 || r.spec.stop_steps > 0 ||
@@ -1556,7 +1445,6 @@ static int expand(loader *L, experiment *e, const char *scale_name, int check_da
 }
 
 experiment *config_load(const char *path, const config_opts *opts, char *err, size_t errlen) {
-  choices_init();
   config_opts dflt = {NULL, 0, 0};
   if (!opts) opts = &dflt;
   const char *scale = opts->scale && opts->scale[0] ? opts->scale : "quick";
@@ -1607,15 +1495,10 @@ void config_free(experiment *e) {
 
 /* Maps a filter name to the spec JSON name ("stop.seconds" -> "stop_seconds"). */
 static const char *json_name(const char *name) {
-  static const char *const extra[] = {"experiment", "repetition", "dispatcher", "store",
-                                      "elastic"};
   int ki = find_key(name);
   if (ki >= 0) return keys[ki].json;
-  for (int i = 0; i < N_KEYS; i++)
-    if (keys[i].json && !strcmp(keys[i].json, name)) return keys[i].json;
-  for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-    if (!strcmp(extra[i], name)) return extra[i];
-  return NULL;
+  ki = setting_by_json(name);
+  return ki >= 0 ? keys[ki].json : NULL;
 }
 
 static int is_index_filter(const char *f) {
@@ -1625,7 +1508,6 @@ static int is_index_filter(const char *f) {
 }
 
 int config_filter_check(const char *filter, char *err, size_t errlen) {
-  choices_init();
   if (is_index_filter(filter)) {
     const char *p = filter;
     while (*p) {
@@ -1656,8 +1538,8 @@ int config_filter_check(const char *filter, char *err, size_t errlen) {
     int ki = find_key(name);
     for (int i = 0; ki < 0 && i < N_KEYS; i++)
       if (keys[i].json && !strcmp(keys[i].json, name)) ki = i;
-    if (ki >= 0 && (keys[ki].type == V_INT || keys[ki].type == V_FLOAT ||
-                    keys[ki].type == V_THREADS)) {
+    if (ki >= 0 && (keys[ki].type == SETTING_INT || keys[ki].type == SETTING_FLOAT ||
+                    keys[ki].type == SETTING_THREADS)) {
       const char *v = eq + 1;
       char *end;
       (void)strtod(v, &end);
@@ -1668,7 +1550,7 @@ int config_filter_check(const char *filter, char *err, size_t errlen) {
   }
   suggest s = {NULL, 99, name};
   for (int i = 0; i < N_KEYS; i++)
-    if (keys[i].json) suggest_try(&s, keys[i].name);
+    if (keys[i].key && keys[i].json) suggest_try(&s, keys[i].key);
   suggest_try(&s, "key");
   char dym[96];
   did_you_mean(dym, sizeof dym, s.best);
@@ -1698,7 +1580,6 @@ static int json_field(const char *json, const char *name, char *out, size_t cap)
 }
 
 int config_run_matches(const experiment *e, int i, const char *filter) {
-  choices_init();
   if (i < 0 || i >= e->n_runs) return 0;
   if (is_index_filter(filter)) {
     const char *p = filter;

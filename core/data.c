@@ -709,14 +709,17 @@ typedef struct {
   const char *name;
   int (*load)(const data_opts *, dataset *, char *, size_t);
   int standardize; /* 1: per-channel standardization from the training set */
+  int c, h, w, n_classes; /* the sample layout its loader gives; 0: from data_opts */
 } data_source;
 
 #define DATA_N_SOURCES 5
 static const data_source sources[] = {
-    {"fashion-mnist", load_fashion, 1}, {"mnist", load_mnist, 1},
-    {"cifar10", load_cifar10, 1},       {"cifar100", load_cifar100, 1},
+    {"fashion-mnist", load_fashion, 1, 1, 28, 28, IDX_CLASSES},
+    {"mnist", load_mnist, 1, 1, 28, 28, IDX_CLASSES},
+    {"cifar10", load_cifar10, 1, 3, CIFAR_SIDE, CIFAR_SIDE, 10},
+    {"cifar100", load_cifar100, 1, 3, CIFAR_SIDE, CIFAR_SIDE, 100},
     /* already zero-mean unit-noise by construction */
-    {"synthetic", load_synthetic, 0},
+    {"synthetic", load_synthetic, 0, 0, 0, 0, 0},
 };
 static_assert(sizeof sources / sizeof sources[0] == DATA_N_SOURCES, "one entry per dataset");
 
@@ -745,6 +748,31 @@ int data_load(const char *name, const data_opts *opts, dataset *out, char *err, 
     return 0;
   }
   return data_name_ok(name, err, errlen);
+}
+
+void data_names(char *buf, size_t cap, const char *sep) {
+  size_t len = 0;
+  if (cap) buf[0] = '\0';
+  for (int i = 0; i < DATA_N_SOURCES && len < cap; i++)
+    len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? sep : "", sources[i].name);
+}
+
+int data_shape(const char *name, const data_opts *opts, int *c, int *h, int *w, int *n_classes) {
+  data_opts def;
+  if (!opts) {
+    data_opts_default(&def);
+    opts = &def;
+  }
+  for (int i = 0; i < DATA_N_SOURCES; i++) {
+    if (strcmp(name, sources[i].name) != 0) continue;
+    const data_source *d = &sources[i];
+    *c = d->c ? d->c : opts->syn_c;
+    *h = d->h ? d->h : opts->syn_h;
+    *w = d->w ? d->w : opts->syn_w;
+    *n_classes = d->n_classes ? d->n_classes : opts->syn_classes;
+    return 0;
+  }
+  return -1;
 }
 
 int data_name_ok(const char *name, char *err, size_t errlen) {

@@ -50,6 +50,14 @@ void data_opts_default(data_opts *opts);
 /* 0 if `name` is a dataset data_load knows; else -1 with err listing them. */
 int data_name_ok(const char *name, char *err, size_t errlen);
 
+/* The dataset names, in registry order, separated by sep, into buf. */
+void data_names(char *buf, size_t cap, const char *sep);
+
+/* The sample layout (channels, height, width) and class count data_load
+ * gives for dataset `name` (synthetic: from opts; NULL opts = defaults),
+ * without reading a file. 0, or -1 for an unknown name. */
+int data_shape(const char *name, const data_opts *opts, int *c, int *h, int *w, int *n_classes);
+
 /* Checks dataset `name` without loading it: every file a regular,
  * non-empty, readable file (a FIFO, device, directory or symlink loop is
  * refused by stat, never opened), IDX magic, dims and label/image counts,

@@ -126,6 +126,11 @@ void disp_done(disp *d, int w, const disp_ticket *t) {
   if (d->ops->done) d->ops->done(d, d->impl, w, t);
 }
 
+const float *disp_reduce(const disp *d, const float *const *grads, int n, size_t dim,
+                         float *out) {
+  return d->ops->reduce(grads, n, dim, out);
+}
+
 void disp_set_m(disp *d, int m) {
   if (m < 1) m = 1;
   if (m > d->n_workers) m = d->n_workers;

@@ -16,8 +16,9 @@
  *   ... read theta (param store), gradient on batch GETBATCH(t.i) ...
  *   v = disp_finish(d, w, &t)     DISP_REJECT | DISP_APPLY | DISP_CONTRIB | DISP_REDUCE
  *   DISP_APPLY:  apply own gradient, then disp_done(d, w, &t)
- *   DISP_REDUCE: (sync) average the gradients of the round's t.m participants
- *                (workers 0..t.m-1), apply that once, then disp_done(d, w, &t)
+ *   DISP_REDUCE: (sync) disp_reduce the gradients of the round's t.m
+ *                participants (workers 0..t.m-1), apply that once, then
+ *                disp_done(d, w, &t)
  *   DISP_CONTRIB:(sync) accepted: the round's reducer folds this gradient in;
  *                the worker keeps its gradient buffer untouched until its
  *                next disp_try_start returns
@@ -79,7 +80,8 @@ typedef struct disp_ops {
   int own_gate;
   /* Capabilities (the rules that use them are written once, in algo.c): */
   int has_y;         /* 1: an interval size y (set_y/get_y): y0 and y controllers apply */
-  int needs_reduce;  /* 1: finish may return DISP_REDUCE: the engine keeps a reduction buffer */
+  int needs_reduce;  /* 1: finish may return DISP_REDUCE (then reduce is set): the engine keeps
+                        a reduction buffer */
   int rejects;       /* 1: finish may return DISP_REJECT (more started steps than accepted) */
   disp_tau tau;      /* what it guarantees on the staleness tau of an accepted step */
   int virtual_clock; /* 1: has a virtual-time form (vclock.c) */
@@ -96,6 +98,11 @@ typedef struct disp_ops {
    * return now without waiting (the virtual clock's one thread must never
    * wait in it); NULL otherwise */
   int (*can_start)(void *impl, int w);
+  /* needs_reduce: the one update of a round from the gradients of its n
+   * participants (grads[k]: worker k's, d floats each), written into out
+   * (d floats) or one of grads returned; called by the reducer between
+   * DISP_REDUCE and done. NULL: no reduction. */
+  const float *(*reduce)(const float *const *grads, int n, size_t d, float *out);
 } disp_ops;
 
 /* The registry: every dispatcher, in a fixed order. */
@@ -118,6 +125,9 @@ int disp_finish(disp *d, int w, disp_ticket *t);
  * stopping, or w < m (shared gate), or the own gate lets w in now. */
 int disp_can_start(disp *d, int w);
 void disp_done(disp *d, int w, const disp_ticket *t);
+/* After DISP_REDUCE: the round's update (ops->reduce; see disp_ops). */
+const float *disp_reduce(const disp *d, const float *const *grads, int n, size_t dim,
+                         float *out);
 
 /* The active-thread bound; set_m clamps to [1, n_workers] and wakes sleepers. */
 void disp_set_m(disp *d, int m);

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 #include "disp.h"
@@ -125,6 +126,20 @@ static void sync_done(disp *d, void *impl, int w, const disp_ticket *t) {
   PSGD_CHECK(pthread_mutex_unlock(&s->mu) == 0);
 }
 
+/* The round's mean gradient, summed in worker order (deterministic); one
+ * participant: its own gradient. */
+static const float *sync_reduce(const float *const *grads, int n, size_t d, float *out) {
+  if (n <= 1) return grads[0];
+  memcpy(out, grads[0], d * sizeof *out);
+  for (int k = 1; k < n; k++) {
+    const float *g = grads[k];
+    for (size_t i = 0; i < d; i++) out[i] += g[i];
+  }
+  const float s = 1.0f / (float)n;
+  for (size_t i = 0; i < d; i++) out[i] *= s;
+  return out;
+}
+
 static void sync_on_stop(void *impl) {
   sync_state *s = impl;
   PSGD_CHECK(pthread_mutex_lock(&s->mu) == 0);
@@ -149,4 +164,5 @@ const disp_ops disp_sync_ops = {
     .done = sync_done,
     .on_stop = sync_on_stop,
     .can_start = sync_can_start,
+    .reduce = sync_reduce,
 };

@@ -1,7 +1,7 @@
 /* engine.c - engine_run (engine.h): one run spec executed in parallel.
  * Resolves the algorithm into dispatcher + param store + controllers (names
- * from their registries), loads the data and model exactly as the
- * sequential trainer does (train_seq.h), places the workers (hw/), runs the
+ * from their registries), builds the spec's problem (problem.h: data,
+ * model, update rule, evaluation, step budget), places the workers (hw/), runs the
  * parallel loop (par.h) on the minibatch gradient of GETBATCH(i), evaluates
  * the monitor's snapshots on the test set after the run (so evaluation does
  * not compete with the workers), and hands steps, evals, events and the
@@ -29,10 +29,8 @@
 #include "problem.h"
 #include "ps.h"
 #include "steplog.h"
-#include "train_seq.h"
 #include "vclock.h"
 
-#define EVAL_BATCH 256
 /* Post-run flush of step rows up to this many expected rows; beyond (or when
  * unknown) a writer thread drains the step log during the run. */
 #define FLUSH_AFTER_MAX_ROWS 8000000u
@@ -51,25 +49,6 @@ int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) 
   } else if (s->step_time[0]) {
     return psgd_err(err, errlen, "step_time '%s' applies only under clock virtual", s->step_time);
   }
-  return 0;
-}
-
-/* ------------------------------------------------------ evaluation ---- */
-
-typedef struct {
-  const run_spec *s;
-  const dataset *ds;
-  const model *m;
-  model_ws *ws;
-} ectx;
-
-static int evaluate(void *ctx, const float *theta, double *loss, double *acc) {
-  ectx *e = ctx;
-  const data_split *t = &e->ds->test;
-  int n = e->s->eval_test_limit > 0 && e->s->eval_test_limit < t->n ? e->s->eval_test_limit : t->n;
-  int correct = 0;
-  *loss = model_evaluate(e->m, e->ws, theta, t->x, t->y, n, &correct);
-  *acc = n > 0 ? (double)correct / n : 0.0;
   return 0;
 }
 
@@ -210,15 +189,9 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
       (s->target_acc > 0 && !(s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0) &&
        !(s->eval_every_s > 0 || s->eval_every_steps > 0)))
     return psgd_err(err, errlen, "no usable stop condition: set epochs, steps or seconds");
-  optim_spec o;
-  if (train_optim_spec(s, &o, err, errlen)) return -1;
 
   int rc = -1;
-  dataset ds;
-  memset(&ds, 0, sizeof ds);
-  model *m = NULL;
-  model_ws *eval_ws = NULL;
-  float *theta0 = NULL, *theta = NULL;
+  problem_setup P;
   steplog *log = NULL;
   rec_writer *writer = NULL;
   eval_rec *evals = NULL;
@@ -229,41 +202,23 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   memset(&pc, 0, sizeof pc);
   int have_pr = 0;
 
-  if (train_load_data(s, &ds, err, errlen)) return -1;
-  if (ds.train.n < 1 || ds.test.n < 1) {
-    psgd_err(err, errlen, "%s: empty training or test set", s->dataset);
+  if (problem_setup_make(&P, s, err, errlen)) return -1;
+  const size_t d = P.d;
+  float *theta = psgd_alloc(d * sizeof *theta);
+  if (!theta) {
+    psgd_err(err, errlen, "out of memory for %s", model_describe(P.m));
     goto out;
   }
-  if (s->batch > ds.train.n) {
-    psgd_err(err, errlen, "batch %d exceeds the %d training samples", s->batch, ds.train.n);
-    goto out;
-  }
-  model_blas_init();
-  model_spec ms = train_model_spec(s, &ds);
-  if (!(m = model_create(&ms, err, errlen))) goto out;
-  const size_t d = model_n_params(m);
-  eval_ws = model_ws_create(m, EVAL_BATCH);
-  theta0 = psgd_alloc(d * sizeof *theta0);
-  theta = psgd_alloc(d * sizeof *theta);
-  if (!eval_ws || !theta0 || !theta) {
-    psgd_err(err, errlen, "out of memory for %s", model_describe(m));
-    goto out;
-  }
-  model_init(m, theta0, s->seed);
   /* virtual workers have no threads to place */
   const int virt = !strcmp(s->clock, "virtual");
   if (!virt && place(s, &pc, err, errlen)) goto out;
 
-  ectx ec = {s, &ds, m, eval_ws};
   double l0, a0;
-  evaluate(&ec, theta0, &l0, &a0);
+  problem_evaluate(&P, P.theta0, &l0, &a0);
   res->initial_loss = l0;
 
-  const double steps_per_epoch = (double)ds.train.n / s->batch;
-  uint64_t max_steps = 0;
-  if (s->stop_epochs > 0) max_steps = (uint64_t)ceil(s->stop_epochs * steps_per_epoch - 1e-9);
-  if (s->stop_steps > 0 && (max_steps == 0 || (uint64_t)s->stop_steps < max_steps))
-    max_steps = (uint64_t)s->stop_steps;
+  const double steps_per_epoch = P.steps_per_epoch;
+  const uint64_t max_steps = P.max_steps;
 
   /* step records: everything in memory and flushed after the run, or (long
    * or open-ended runs) drained by a writer thread while it runs */
@@ -279,8 +234,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   }
 
   if (address_space_ok(s->threads, err, errlen)) goto out;
-  problem_model pm = {&ds, m, s->batch, s->seed};
-  par_problem prob = problem_model_make(&pm, theta0);
+  par_problem prob = problem_setup_par(&P);
   prog_ctx pgc = {io, s};
   par_config c;
   par_config_default(&c);
@@ -295,7 +249,7 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   c.window = s->probe_window;
   c.probe_steps = s->probe_steps;
   c.exec_steps = s->exec_steps;
-  c.opt = o;
+  c.opt = P.opt;
   c.backoff = a.backoff;
   c.ps_bound = s->ps_bound;
   c.seed = s->seed;
@@ -309,8 +263,8 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   c.eval_every_s = s->eval_every_s;
   c.eval_every_steps = s->eval_every_steps > 0 ? (uint64_t)s->eval_every_steps : 0;
   c.steps_per_epoch = steps_per_epoch;
-  c.eval_online = evaluate;
-  c.eval_ctx = &ec;
+  c.eval_online = problem_evaluate;
+  c.eval_ctx = &P;
   c.on_eval = on_eval;
   c.on_eval_ctx = &pgc;
   int pre = 2;
@@ -377,12 +331,12 @@ int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *er
   double best = 0;
   for (int i = 0; i < pr.n_snaps; i++) {
     eval_rec e = pr.snaps[i].e;
-    if (pr.snaps[i].theta) evaluate(&ec, pr.snaps[i].theta, &e.test_loss, &e.test_acc);
+    if (pr.snaps[i].theta) problem_evaluate(&P, pr.snaps[i].theta, &e.test_loss, &e.test_acc);
     if (isfinite(e.test_acc) && e.test_acc > best) best = e.test_acc;
     evals[n_ev++] = e;
   }
   double fl, fa;
-  evaluate(&ec, theta, &fl, &fa);
+  problem_evaluate(&P, theta, &fl, &fa);
   {
     eval_rec e;
     memset(&e, 0, sizeof e);
@@ -552,9 +506,6 @@ out:
   steplog_free(log);
   place_free(&pc);
   psgd_free(theta);
-  psgd_free(theta0);
-  model_ws_free(eval_ws);
-  model_free(m);
-  data_free(&ds);
+  problem_teardown(&P);
   return rc;
 }

@@ -241,12 +241,7 @@ static int prepare_out(conn *o, char *err, size_t errlen) {
   return 0;
 }
 
-static int finished(const char *status) {
-  static const char *const fin[] = {"ok", "converged", "diverged", "timeout"};
-  for (size_t i = 0; i < sizeof fin / sizeof fin[0]; i++)
-    if (status && !strcmp(status, fin[i])) return 1;
-  return 0;
-}
+static int finished(const char *status) { return rec_run_state_kept(rec_run_state_of(status)); }
 
 /* Same type and same value (text and blobs byte for byte, reals bit for bit). */
 static int same_value(sqlite3_value *a, sqlite3_value *b) {

@@ -152,6 +152,13 @@ static int kind_of(const char *name) {
   return -1;
 }
 
+void model_names(char *buf, size_t cap, const char *sep) {
+  size_t len = 0;
+  if (cap) buf[0] = '\0';
+  for (int k = 0; k < MODEL_KIND_COUNT && len < cap; k++)
+    len += (size_t)snprintf(buf + len, cap - len, "%s%s", k ? sep : "", kind_names[k]);
+}
+
 int model_name_ok(const char *name, char *err, size_t errlen) {
   if (kind_of(name) >= 0) return 0;
   char names[128] = "";

@@ -40,6 +40,9 @@ void model_blas_init(void);
 /* 0 if `name` is a model model_create knows; else -1 with err listing them. */
 int model_name_ok(const char *name, char *err, size_t errlen);
 
+/* The model names, separated by sep, into buf. */
+void model_names(char *buf, size_t cap, const char *sep);
+
 /* NULL with err on a bad spec, on allocation failure, or when the BLAS
  * self-check (gemm.h: gemm_selfcheck, run once per process) finds that
  * sgemm computes wrong results here: no model, so nothing trains. */

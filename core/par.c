@@ -43,7 +43,7 @@ void par_config_default(par_config *c) {
   c->m0 = 1;
   c->y0 = 64;
   c->decay_k = 4096;
-  c->window = 12;
+  c->window = 3;
   c->probe_steps = 1024;
   c->exec_steps = 8192;
   c->opt.kind = OPTIM_SGD;

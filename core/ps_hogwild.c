@@ -7,7 +7,7 @@
  * ps_hogwild_update, which tests/tsan.supp names; everything else here (the
  * version counter) is atomic and TSan-clean. Plain floats and not relaxed
  * atomics: measured here, relaxed-atomic element access made the copy ~3x and
- * the update ~5x slower (STYLE.md). On x86-64 aligned 4-byte stores do not
+ * the update ~5x slower. On x86-64 aligned 4-byte stores do not
  * tear, so every element always holds some value a worker wrote.
  *
  * Versions: version_read is loaded before the copy, version_apply is the

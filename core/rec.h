@@ -1,7 +1,7 @@
 /* rec.h - the recorder: results.db (SQLite) schema, run lifecycle, and bulk
  * writing of steps, evals, events and placements.
  *
- * Schema (created in rec.c, which has every column; names are a contract with plots/):
+ * Schema (created in rec_schema.c, which has every column; a contract with plots/):
  *   runs(run_id PK, key UNIQUE, experiment, label, spec JSON, algorithm, sync,
  *        store, threads, placement, dataset, model, batch, lr, momentum, y0,
  *        seed, repetition, status, started_at, ended_at, wall_s, steps_started,
@@ -89,10 +89,41 @@ void rec_close(rec *r);
  * program's database, a newer schema). */
 int rec_probe(const char *path, char *err, size_t errlen);
 
+/* ---- Is a run finished? The one place that decides it, from the runs.status
+ * of its key: the runner's skip and claim, `psgd list`, `psgd slurm` and
+ * `psgd merge` all ask here. ---- */
+typedef enum {
+  REC_RUN_ABSENT,     /* no row of the key (status NULL or "") */
+  REC_RUN_UNFINISHED, /* running, interrupted (or a status this program does not know) */
+  REC_RUN_CRASHED,    /* crashed: final, no result */
+  REC_RUN_TIMEOUT,    /* timeout: final, no result */
+  REC_RUN_RESULT,     /* ok, converged, diverged: final, with a result */
+} rec_run_state;
+
+/* The state of a runs.status value. */
+rec_run_state rec_run_state_of(const char *status);
+/* 1 if the state is final (a result, a timeout or a crash), else 0. */
+int rec_run_state_final(rec_run_state st);
+/* 1 if a sweep skips a run in this state: one with a result always, one
+ * that timed out or crashed unless retry_failed (--retry-failed). */
+int rec_run_state_skip(rec_run_state st, int retry_failed);
+/* 1 if a run in this state is kept across databases: a result or a timeout
+ * (both have their rows). `psgd merge` copies it and `psgd slurm` does not
+ * submit it again; a crashed run has no rows left (rec_run_mark deleted
+ * them) and is run again. */
+int rec_run_state_kept(rec_run_state st);
+
 /* 1 if a run with this key has a final status (ok, converged, diverged,
  * timeout, crashed), 0 if absent or unfinished (running, interrupted), -1 on
  * error. (The runner's --retry-failed redoes timeout/crashed runs.) */
 int rec_run_finished(rec *r, const char *key, char *err, size_t errlen);
+
+/* Reads the status of each of keys[0..n) into status[i] ("" when the key
+ * has no row), without writing anything: a missing or empty file, and one
+ * without a runs table, have no runs (all ""); the file is checked as
+ * rec_probe does. 0, or -1 with err naming the file. */
+int rec_run_statuses(const char *path, const char *const *keys, int n, char (*status)[16],
+                     char *err, size_t errlen);
 
 /* Starts a run: removes any earlier row with the same key that has no result
  * (running, interrupted, timeout, crashed: the runner decided to redo it) with

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -229,43 +228,12 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
 
 int runner_db_status(const char *db_path, const experiment *e, char (*status)[16], char *err,
                      size_t errlen) {
-  for (int i = 0; i < e->n_runs; i++) status[i][0] = '\0';
-  if (rec_probe(db_path, err, errlen)) return -1;
-  struct stat st;
-  if (stat(db_path, &st) != 0 || st.st_size == 0) return 0;
-  sqlite3 *db = NULL;
-  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-    psgd_err(err, errlen, "%s: %s", db_path, db ? sqlite3_errmsg(db) : "cannot open");
-    sqlite3_close(db);
-    return -1;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  sqlite3_stmt *q = NULL;
-  int rc = sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE key = ?1", -1, &q, NULL);
-  if (rc != SQLITE_OK) {
-    /* a database without a runs table has no runs yet */
-    int no_table = strstr(sqlite3_errmsg(db), "no such table") != NULL;
-    if (!no_table) psgd_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return no_table ? 0 : -1;
-  }
-  for (int i = 0; i < e->n_runs; i++) {
-    sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, e->runs[i].key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
-      const unsigned char *s = sqlite3_column_text(q, 0);
-      snprintf(status[i], 16, "%s", s ? (const char *)s : "?");
-    } else if (rc != SQLITE_DONE) {
-      psgd_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
-      sqlite3_finalize(q);
-      sqlite3_close(db);
-      return -1;
-    }
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(db);
-  return 0;
+  const char **keys = malloc(((size_t)e->n_runs + 1) * sizeof *keys);
+  if (!keys) return psgd_err(err, errlen, "out of memory");
+  for (int i = 0; i < e->n_runs; i++) keys[i] = e->runs[i].key;
+  int rc = rec_run_statuses(db_path, keys, e->n_runs, status, err, errlen);
+  free(keys);
+  return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -552,12 +520,10 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
     char status[32];
     int f = rec_run_lookup(r, e->runs[i].key, &seen[i], status, sizeof status, err, errlen);
     if (f < 0) goto out_with_rec;
-    int failed = f == 1 && (!strcmp(status, "timeout") || !strcmp(status, "crashed"));
-    int result = f == 1 && (!strcmp(status, "ok") || !strcmp(status, "converged") ||
-                            !strcmp(status, "diverged"));
-    if (result || (failed && !o->retry_failed)) {
+    rec_run_state st = f == 1 ? rec_run_state_of(status) : REC_RUN_ABSENT;
+    if (rec_run_state_skip(st, o->retry_failed)) {
       sum->n_skipped++;
-      if (failed) sum->n_failed_skipped++;
+      if (st != REC_RUN_RESULT) sum->n_failed_skipped++;
       continue;
     }
     kof[i] = n_todo + 1;

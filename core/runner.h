@@ -1,11 +1,26 @@
 /* runner.h - executes the runs of an expanded experiment, one forked child
  * per run, into a results database; resumable.
  *
- * Per run: the parent decides skip / run from the database (a run whose key
- * has a final status is skipped; --retry-failed redoes timeout and crashed
- * runs), calls rec_run_begin (so a row exists before anything can crash),
- * forks; the child opens its own rec handle, calls engine_run and
- * rec_run_end. The parent watches it: a wall-clock limit (SIGKILL, marked
+ * Per run: the parent decides skip / run from the database (the recorder's
+ * rec_run_state_skip: a run whose key has a result is skipped, one that
+ * timed out or crashed too unless --retry-failed), claims it with
+ * rec_run_claim (so a row exists before anything can crash), forks; the
+ * child opens its own rec handle, calls engine_run and rec_run_end.
+ *
+ * Who writes a run's rows (two processes; each write is its own transaction,
+ * and every write after the claim first checks that the row is still
+ * 'running', so nothing lands in a run that was marked or reclaimed):
+ *   parent  rec_run_claim: the runs row (spec, host facts, status 'running',
+ *           claim = the runner's own boot id, pid and start time: the child
+ *           dies with the runner, so the claim is live exactly as long as
+ *           some process may still write the run);
+ *           rec_run_mark, only when the child reported no result: status
+ *           timeout/crashed/interrupted and why, partial rows deleted.
+ *   child   engine_run: rec_run_info (topology XML, versions), placement,
+ *           evals, events, and steps (after the workers, or meanwhile by the
+ *           writer thread on a second connection of the child); then
+ *           rec_run_end: the result columns and the final status.
+ * The parent holds no connection while the child lives. The parent watches it: a wall-clock limit (SIGKILL, marked
  * 'timeout'), a child that dies (marked 'crashed' with the signal or the
  * engine's error), SIGINT/SIGTERM/SIGHUP of the runner (the child is asked
  * to stop with SIGTERM, killed after a grace period, marked 'interrupted',

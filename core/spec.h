@@ -5,7 +5,9 @@
  *
  * Every field is resolved: no "0.5x" thread counts, no defaults left to pick.
  * spec_to_json gives the canonical JSON (stable key order, used for the run
- * key hash and the runs.spec column). */
+ * key hash and the runs.spec column). Every field has its row in the table
+ * of run settings (setting.h): a new field needs one there, with its
+ * default, JSON name, file key and flag. */
 #ifndef PSGD_SPEC_H
 #define PSGD_SPEC_H
 
@@ -77,12 +79,16 @@ typedef struct {
                                  the JSON or run key (it never changes results) */
 } run_spec;
 
-/* Defaults for every field (paper defaults: momentum lr 0.005 mu 0.5 batch 16,
- * async over hogwild, 1 thread, os placement, fashion-mnist, mlp 128x3). */
+/* Defaults for every field, from the table of run settings (paper defaults:
+ * momentum lr 0.005 mu 0.5 batch 16, async over hogwild, 1 thread, os
+ * placement, fashion-mnist, mlp 128x3). */
 void spec_default(run_spec *s);
 
 /* Canonical JSON of the spec into buf (NUL-terminated). Returns the length,
- * or -1 if buf is too small. Keys in fixed order; repetition included. */
+ * or -1 if buf is too small. The table's JSON names in its order;
+ * repetition included, compute_threads not; placement_nearest and
+ * mem_interleave only when set, clock and step_time only under the virtual
+ * clock (so keys from before those settings existed hold). */
 int spec_to_json(const run_spec *s, char *buf, size_t cap);
 
 /* Stable run key: hex of a 64-bit FNV-1a hash of spec_to_json (16 chars + NUL). */

@@ -1,5 +1,5 @@
 /* step.c - the one Alg. 1 step (step.h) and the run state both clocks share:
- * setup and teardown, the two halves of a step, the sync reduction, events,
+ * setup and teardown, the two halves of a step, events,
  * the monitor's poll (stop conditions, running loss, evaluation snapshots)
  * and the run's result. */
 #define _GNU_SOURCE
@@ -73,19 +73,11 @@ static inline void bump(_Atomic uint64_t *x) {
 
 /* --------------------------------------------------------------- step --- */
 
-/* sync: the round's mean gradient, summed in worker order (deterministic) */
-static const float *reduce(step_run *P, int w, int n) {
-  if (n <= 1) return P->w[w].grad;
-  const size_t d = P->prob->d;
-  float *red = P->red;
-  memcpy(red, P->w[0].grad, d * sizeof *red);
-  for (int k = 1; k < n; k++) {
-    const float *g = P->w[k].grad;
-    for (size_t i = 0; i < d; i++) red[i] += g[i];
-  }
-  const float s = 1.0f / (float)n;
-  for (size_t i = 0; i < d; i++) red[i] *= s;
-  return red;
+/* The round's update from the gradients of workers 0..n-1 (the dispatcher's
+ * reduction, disp_reduce). */
+static const float *reduce(step_run *P, int n) {
+  for (int k = 0; k < n; k++) P->red_in[k] = P->w[k].grad;
+  return disp_reduce(P->d, P->red_in, n, P->prob->d, P->red);
 }
 
 int step_start(step_run *P, step_worker *W, step_state *S) {
@@ -126,7 +118,7 @@ int step_finish(step_run *P, step_worker *W, step_state *S) {
 
 const float *step_update(step_run *P, step_worker *W, step_state *S) {
   if (!S->g)
-    S->g = S->verdict == DISP_REDUCE ? reduce(P, W->id, (int)S->t.m) : W->grad;
+    S->g = S->verdict == DISP_REDUCE ? reduce(P, (int)S->t.m) : W->grad;
   return S->g;
 }
 
@@ -373,7 +365,8 @@ int step_run_create(step_run **out, const par_problem *pr, const par_config *c, 
   }
   if (c->disp->needs_reduce) {
     P->red = psgd_alloc(pr->d * sizeof *P->red);
-    if (!P->red) {
+    P->red_in = calloc((size_t)nw, sizeof *P->red_in);
+    if (!P->red || !P->red_in) {
       psgd_err(err, errlen, "par_run: out of memory for the sync reduction");
       goto fail;
     }
@@ -452,6 +445,7 @@ void step_run_free(step_run *P) {
   ps_free(P->store);
   disp_free(P->d);
   psgd_free(P->red);
+  free(P->red_in);
   psgd_free(P->eval_buf);
   free(P->events);
   psgd_free(P->w);

@@ -8,7 +8,7 @@
  * A step of worker w (paper Alg. 1):
  *   step_begin:  t = try_start(w) -> now -> theta read (version_read)
  *   (the caller) loss = grad(theta, GETBATCH(t.i)) into W->grad
- *   step_end:    read_end -> finish -> apply | reduce | contribute -> done ->
+ *   step_end:    read_end -> finish -> apply | disp_reduce | contribute -> done ->
  *                now -> counters -> controllers(n accepted, now) -> step
  *                record -> stop and divergence checks
  * The monitor (stop flag, time limit, running loss, epsilon, evaluation
@@ -72,7 +72,8 @@ struct step_run {
   ps *store;
   ctl *cy, *cm;
   step_worker *w;
-  float *red;                       /* sync: the averaged gradient */
+  float *red;                       /* reducing dispatcher (sync): the round's update */
+  const float **red_in;             /* its inputs: workers' gradients (n_workers slots) */
   /* the clock: now in ns on the run's time line (real: psgd_now_ns;
    * virtual: the event loop's time, t0 = 0) */
   uint64_t (*now)(void *clock_ctx);

@@ -532,197 +532,241 @@ static int parse_list(const char *s, int **out, int *n, char *err, size_t errlen
   return 0;
 }
 
-int hw_plan_make(const hw_topo *t, const char *placement, int m, int flags, hw_plan *out,
-                 char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  out->exact = 1;
-  const int nearest = (flags & HW_PLAN_NEAREST) != 0;
-  if (m < 1) return herr(err, errlen, "placement needs at least one thread, not %d", m);
-  if (!placement || !placement[0]) placement = "os";
+/* One planning: the inputs, the usable PUs and the order the policy puts
+ * them in; workers then take the order round-robin. */
+typedef struct {
+  const hw_topo *t;
+  const char *placement; /* as written: "numa:2", "list:0,2", ... */
+  int want_k;            /* numa:K: K; 0 for all nodes */
+  int nearest;           /* HW_PLAN_NEAREST */
+  hwloc_obj_t *nodes;    /* the NUMA nodes holding PUs, n_nodes of them */
+  int n_nodes;
+  cand *cs; /* the usable PUs, by logical index */
+  int n_c;
+  cand *order; /* the policy's order of PUs (n_order <= n_c) */
+  int n_order;
+  hw_plan *out;
+  char *err;
+  size_t errlen;
+} plan_ctx;
 
-  /* policy and its argument */
-  int want_k = 0; /* numa:K */
-  char policy[32];
-  if (!strcmp(placement, "os")) {
-    snprintf(policy, sizeof policy, "os");
-  } else if (!strcmp(placement, "uma") || !strcmp(placement, "compact")) {
-    snprintf(policy, sizeof policy, "uma");
-  } else if (!strcmp(placement, "numa") || !strcmp(placement, "spread")) {
-    snprintf(policy, sizeof policy, "numa");
-  } else if (!strncmp(placement, "numa:", 5) || !strncmp(placement, "spread:", 7)) {
-    const char *a = strchr(placement, ':') + 1;
-    char *end;
-    errno = 0;
-    long k = strtol(a, &end, 10);
-    if (end == a || *end || errno || k < 2 || k > 4096)
-      return herr(err, errlen, "placement '%s': K in numa:K must be a number of NUMA nodes >= 2",
-                  placement);
-    want_k = (int)k;
-    snprintf(policy, sizeof policy, "numa");
-  } else if (!strncmp(placement, "list:", 5)) {
-    snprintf(policy, sizeof policy, "list");
-  } else {
-    return herr(err, errlen,
-                "unknown placement '%s' (known: os, uma, compact, numa, spread, numa:K, "
-                "list:P,P,..)",
-                placement);
-  }
-  snprintf(out->policy, sizeof out->policy, "%s", policy);
-  out->n = m;
-  out->slots = calloc((size_t)m, sizeof *out->slots);
-  if (!out->slots) return herr(err, errlen, "out of memory for %d placement slots", m);
-  if (!strcmp(policy, "os")) {
-    for (int i = 0; i < m; i++)
-      out->slots[i] = (hw_slot){i, -1, -1, -1, -1, -1, 0};
-    if (flags & HW_PLAN_KEEP_CORE_FREE)
-      set_note(out, "keep_core_free has no effect without binding (placement os)");
-    return 0;
-  }
+/* A placement policy: fills c->order from c->cs. 0, or -1 with c->err. */
+typedef int (*plan_order_fn)(plan_ctx *c);
 
-  int rc = -1;
-  const int n_pu = hw_n_pus(t);
-  const int n_all_nodes = nb(t, HWLOC_OBJ_NUMANODE);
-  hwloc_obj_t *nodes = calloc((size_t)(n_all_nodes > 0 ? n_all_nodes : 1), sizeof *nodes);
-  cand *cs = calloc((size_t)n_pu, sizeof *cs);
-  cand *order = calloc((size_t)n_pu, sizeof *order);
-  int *list = NULL, n_list = 0;
-  if (!nodes || !cs || !order) {
-    herr(err, errlen, "out of memory for placement");
-    goto out_with_arrays;
-  }
-  int n_nodes = 0;
-  for (int i = 0; i < n_all_nodes; i++) {
-    hwloc_obj_t nd = hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
-    if (node_holds_pus(t, nd)) nodes[n_nodes++] = nd;
-  }
+/* uma: one PU per core on node 0, node 1, ..., then the hyperthreads. */
+static int order_uma(plan_ctx *c) {
+  memcpy(c->order, c->cs, (size_t)c->n_c * sizeof *c->cs);
+  c->n_order = c->n_c;
+  qsort(c->order, (size_t)c->n_order, sizeof *c->order, cmp_uma);
+  return 0;
+}
 
-  /* the usable PUs: all, minus the last core's with keep_core_free */
+/* numa / numa:K: the uma order dealt round-robin over the first K nodes
+ * (all with plain numa). Too few nodes: an error, or with HW_PLAN_NEAREST
+ * all nodes (uma with one node) and a note. */
+static int order_numa(plan_ctx *c) {
+  order_uma(c);
+  int k = c->want_k ? c->want_k : c->n_nodes;
+  if (k > c->n_nodes || c->n_nodes < 2) {
+    if (!c->nearest) {
+      if (c->n_nodes < 2)
+        return herr(c->err, c->errlen,
+                    "placement '%s' needs at least 2 NUMA nodes; %s has %d (a synthetic "
+                    "description needs a numa level, e.g. \"pack:2 numa:1 core:8 pu:2\"; or run "
+                    "it as the nearest equivalent, uma)",
+                    c->placement, c->t->source, c->n_nodes);
+      return herr(c->err, c->errlen, "placement '%s' asks for %d NUMA nodes; %s has %d",
+                  c->placement, k, c->t->source, c->n_nodes);
+    }
+    c->out->exact = 0;
+    if (c->n_nodes < 2) {
+      snprintf(c->out->policy, sizeof c->out->policy, "uma");
+      set_note(c->out, "'%s' ran as uma: the topology has %d NUMA node", c->placement,
+               c->n_nodes);
+    } else {
+      set_note(c->out, "'%s' ran over all %d NUMA nodes", c->placement, c->n_nodes);
+    }
+    k = c->n_nodes;
+  }
+  if (k < 2) return 0;
+  /* Round-robin over the first k nodes, one rank (PU per core) at a time:
+   * within a rank, the i-th PU taken goes to node i mod k while that node
+   * has PUs of that rank left. */
+  cand *order = c->order;
+  int n_order = c->n_order;
+  cand *rr = calloc((size_t)n_order, sizeof *rr);
+  int *next = calloc((size_t)k, sizeof *next);
+  if (!rr || !next) {
+    free(rr);
+    free(next);
+    return herr(c->err, c->errlen, "out of memory for placement");
+  }
+  int n_rr = 0;
+  for (int lo = 0; lo < n_order;) {
+    int hi = lo;
+    while (hi < n_order && order[hi].rank == order[lo].rank) hi++;
+    /* order[lo..hi) is one rank, sorted by node then core */
+    for (int j = 0; j < k; j++) {
+      next[j] = lo;
+      while (next[j] < hi && order[next[j]].node != j) next[j]++;
+    }
+    for (int more = 1; more;) {
+      more = 0;
+      for (int j = 0; j < k; j++) {
+        if (next[j] >= hi || order[next[j]].node != j) continue;
+        rr[n_rr++] = order[next[j]++];
+        more = 1;
+      }
+    }
+    lo = hi;
+  }
+  memcpy(order, rr, (size_t)n_rr * sizeof *rr);
+  c->n_order = n_rr;
+  free(rr);
+  free(next);
+  return 0;
+}
+
+/* list:P,P,..: the named PUs (OS indexes) in the order given. A PU not in
+ * the topology: an error, or with HW_PLAN_NEAREST left out with a note. */
+static int order_list(plan_ctx *c) {
+  int *list = NULL, n_list = 0, rc = -1;
+  if (parse_list(c->placement, &list, &n_list, c->err, c->errlen)) return -1;
+  c->n_order = 0;
+  for (int i = 0; i < n_list; i++) {
+    int found = -1;
+    for (int k = 0; k < c->n_c; k++)
+      if ((int)c->cs[k].pu->os_index == list[i]) found = k;
+    if (found < 0) {
+      if (!c->nearest) {
+        herr(c->err, c->errlen, "placement '%s': PU P#%d is not in the topology (%d PUs: %s)",
+             c->placement, list[i], hw_n_pus(c->t), c->t->source);
+        goto out;
+      }
+      c->out->exact = 0;
+      set_note(c->out, "PU P#%d does not exist, left out", list[i]);
+      continue;
+    }
+    c->order[c->n_order++] = c->cs[found];
+  }
+  if (c->n_order == 0) {
+    herr(c->err, c->errlen, "placement '%s': none of its PUs is in the topology", c->placement);
+    goto out;
+  }
+  rc = 0;
+out:
+  free(list);
+  return rc;
+}
+
+/* The placement policies, by the name written in a placement. An entry
+ * with has_arg matches "name:ARG" (name holds the colon); order NULL is
+ * "os" (no binding: the OS schedules). shown: its form in the list of
+ * known placements (NULL: not listed). */
+static const struct {
+  const char *name;
+  const char *policy; /* hw_plan.policy */
+  int has_arg;
+  int names_pus; /* the placement names its PUs: keep_core_free does not apply */
+  plan_order_fn order;
+  const char *shown;
+} placements[] = {
+    {"os", "os", 0, 0, NULL, "os"},
+    {"uma", "uma", 0, 0, order_uma, "uma"},
+    {"compact", "uma", 0, 0, order_uma, "compact"},
+    {"numa", "numa", 0, 0, order_numa, "numa"},
+    {"spread", "numa", 0, 0, order_numa, "spread"},
+    {"numa:", "numa", 1, 0, order_numa, "numa:K"},
+    {"spread:", "numa", 1, 0, order_numa, NULL},
+    {"list:", "list", 1, 1, order_list, "list:P,P,.."},
+};
+#define N_PLACEMENTS ((int)(sizeof placements / sizeof placements[0]))
+
+/* The entry of placement, with numa:K's K in *want_k; -1 (err) if none. */
+static int find_placement(const char *placement, int *want_k, char *err, size_t errlen) {
+  *want_k = 0;
+  for (int i = 0; i < N_PLACEMENTS; i++) {
+    const char *name = placements[i].name;
+    if (!placements[i].has_arg ? strcmp(placement, name) != 0
+                               : strncmp(placement, name, strlen(name)) != 0)
+      continue;
+    if (placements[i].has_arg && placements[i].order == order_numa) {
+      const char *a = placement + strlen(name);
+      char *end;
+      errno = 0;
+      long k = strtol(a, &end, 10);
+      if (end == a || *end || errno || k < 2 || k > 4096)
+        return herr(err, errlen,
+                    "placement '%s': K in numa:K must be a number of NUMA nodes >= 2", placement);
+      *want_k = (int)k;
+    }
+    return i;
+  }
+  char known[160] = "";
+  size_t len = 0;
+  for (int i = 0; i < N_PLACEMENTS; i++)
+    if (placements[i].shown && len < sizeof known)
+      len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", len ? ", " : "",
+                              placements[i].shown);
+  return herr(err, errlen, "unknown placement '%s' (known: %s)", placement, known);
+}
+
+/* The NUMA nodes that hold PUs (memory-only nodes cannot take a worker). */
+static void collect_nodes(plan_ctx *c) {
+  const int n_all = nb(c->t, HWLOC_OBJ_NUMANODE);
+  c->n_nodes = 0;
+  for (int i = 0; i < n_all; i++) {
+    hwloc_obj_t nd = hwloc_get_obj_by_type(c->t->topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
+    if (node_holds_pus(c->t, nd)) c->nodes[c->n_nodes++] = nd;
+  }
+}
+
+/* The usable PUs: all, minus the last core's with keep_core_free (which a
+ * placement naming its PUs ignores). */
+static int collect_pus(plan_ctx *c, int flags, int names_pus) {
+  const hw_topo *t = c->t;
   int skip_core = -1;
   if (flags & HW_PLAN_KEEP_CORE_FREE) {
-    if (!strcmp(policy, "list")) {
-      set_note(out, "keep_core_free ignored: list: names its PUs explicitly");
+    if (names_pus) {
+      set_note(c->out, "keep_core_free ignored: list: names its PUs explicitly");
     } else if (hw_n_cores(t) < 2) {
-      if (!nearest) {
-        herr(err, errlen,
-             "keep_core_free: the topology has only %d core, none would be left for the "
-             "workers",
-             hw_n_cores(t));
-        goto out_with_arrays;
-      }
-      out->exact = 0;
-      set_note(out, "keep_core_free not honored: only 1 core");
+      if (!c->nearest)
+        return herr(c->err, c->errlen,
+                    "keep_core_free: the topology has only %d core, none would be left for the "
+                    "workers",
+                    hw_n_cores(t));
+      c->out->exact = 0;
+      set_note(c->out, "keep_core_free not honored: only 1 core");
     } else {
       skip_core = hw_n_cores(t) - 1;
     }
   }
-  int n_c = 0;
-  for (int i = 0; i < n_pu; i++) {
-    cand c;
-    fill_cand(t, hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_PU, (unsigned)i), &c, nodes, n_nodes);
-    if (c.core == skip_core) continue;
-    cs[n_c++] = c;
+  c->n_c = 0;
+  for (int i = 0; i < hw_n_pus(t); i++) {
+    cand pc;
+    fill_cand(t, hwloc_get_obj_by_type(t->topo, HWLOC_OBJ_PU, (unsigned)i), &pc, c->nodes,
+              c->n_nodes);
+    if (pc.core == skip_core) continue;
+    c->cs[c->n_c++] = pc;
   }
-  if (skip_core >= 0) set_note(out, "core L#%d kept free", skip_core);
+  if (skip_core >= 0) set_note(c->out, "core L#%d kept free", skip_core);
+  return 0;
+}
 
-  int n_order = 0;
-  if (!strcmp(policy, "list")) {
-    if (parse_list(placement, &list, &n_list, err, errlen)) goto out_with_arrays;
-    for (int i = 0; i < n_list; i++) {
-      int found = -1;
-      for (int k = 0; k < n_c; k++)
-        if ((int)cs[k].pu->os_index == list[i]) found = k;
-      if (found < 0) {
-        if (!nearest) {
-          herr(err, errlen, "placement '%s': PU P#%d is not in the topology (%d PUs: %s)",
-               placement, list[i], n_pu, t->source);
-          goto out_with_arrays;
-        }
-        out->exact = 0;
-        set_note(out, "PU P#%d does not exist, left out", list[i]);
-        continue;
-      }
-      order[n_order++] = cs[found];
-    }
-    if (n_order == 0) {
-      herr(err, errlen, "placement '%s': none of its PUs is in the topology", placement);
-      goto out_with_arrays;
-    }
-  } else {
-    memcpy(order, cs, (size_t)n_c * sizeof *cs);
-    n_order = n_c;
-    qsort(order, (size_t)n_order, sizeof *order, cmp_uma);
-    if (!strcmp(policy, "numa")) {
-      int k = want_k ? want_k : n_nodes;
-      if (k > n_nodes || n_nodes < 2) {
-        if (!nearest) {
-          if (n_nodes < 2)
-            herr(err, errlen,
-                 "placement '%s' needs at least 2 NUMA nodes; %s has %d (a synthetic "
-                 "description needs a numa level, e.g. \"pack:2 numa:1 core:8 pu:2\"; or run "
-                 "it as the nearest equivalent, uma)",
-                 placement, t->source, n_nodes);
-          else
-            herr(err, errlen, "placement '%s' asks for %d NUMA nodes; %s has %d", placement, k,
-                 t->source, n_nodes);
-          goto out_with_arrays;
-        }
-        out->exact = 0;
-        if (n_nodes < 2) {
-          snprintf(out->policy, sizeof out->policy, "uma");
-          set_note(out, "'%s' ran as uma: the topology has %d NUMA node", placement, n_nodes);
-        } else {
-          set_note(out, "'%s' ran over all %d NUMA nodes", placement, n_nodes);
-        }
-        k = n_nodes;
-      }
-      if (k >= 2) {
-        /* Round-robin over the first k nodes, one rank (PU per core) at a
-         * time: within a rank, the i-th PU taken goes to node i mod k while
-         * that node has PUs of that rank left. */
-        cand *rr = calloc((size_t)n_order, sizeof *rr);
-        int *next = calloc((size_t)k, sizeof *next);
-        if (!rr || !next) {
-          free(rr);
-          free(next);
-          herr(err, errlen, "out of memory for placement");
-          goto out_with_arrays;
-        }
-        int n_rr = 0;
-        for (int lo = 0; lo < n_order;) {
-          int hi = lo;
-          while (hi < n_order && order[hi].rank == order[lo].rank) hi++;
-          /* order[lo..hi) is one rank, sorted by node then core */
-          for (int j = 0; j < k; j++) {
-            next[j] = lo;
-            while (next[j] < hi && order[next[j]].node != j) next[j]++;
-          }
-          for (int more = 1; more;) {
-            more = 0;
-            for (int j = 0; j < k; j++) {
-              if (next[j] >= hi || order[next[j]].node != j) continue;
-              rr[n_rr++] = order[next[j]++];
-              more = 1;
-            }
-          }
-          lo = hi;
-        }
-        memcpy(order, rr, (size_t)n_rr * sizeof *rr);
-        n_order = n_rr;
-        free(rr);
-        free(next);
-      }
-    }
-  }
-
+/* Worker i takes the (i mod n_order)-th PU of the order; shared counts the
+ * workers on each PU, and a note says how an oversubscription is spread. */
+static void assign_slots(const plan_ctx *c) {
+  hw_plan *out = c->out;
+  const int m = out->n, n_order = c->n_order;
   for (int i = 0; i < m; i++) {
-    const cand *c = &order[i % n_order];
+    const cand *pc = &c->order[i % n_order];
     hw_slot *s = &out->slots[i];
     s->worker = i;
-    s->pu_os = (int)c->pu->os_index;
-    s->pu_logical = (int)c->pu->logical_index;
-    s->core = c->core;
-    s->node = c->node_logical;
-    s->package = c->package;
+    s->pu_os = (int)pc->pu->os_index;
+    s->pu_logical = (int)pc->pu->logical_index;
+    s->core = pc->core;
+    s->node = pc->node_logical;
+    s->package = pc->package;
   }
   for (int i = 0; i < m; i++) {
     int sh = 0;
@@ -738,12 +782,52 @@ int hw_plan_make(const hw_topo *t, const char *placement, int m, int flags, hw_p
                     "first %d in placement order)",
                m, n_order, lo, hi, hi, m % n_order);
   }
+}
+
+/* "os": no PU per worker, the OS schedules the threads. */
+static void plan_unbound(hw_plan *out, int flags) {
+  for (int i = 0; i < out->n; i++) out->slots[i] = (hw_slot){i, -1, -1, -1, -1, -1, 0};
+  if (flags & HW_PLAN_KEEP_CORE_FREE)
+    set_note(out, "keep_core_free has no effect without binding (placement os)");
+}
+
+int hw_plan_make(const hw_topo *t, const char *placement, int m, int flags, hw_plan *out,
+                 char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  out->exact = 1;
+  if (m < 1) return herr(err, errlen, "placement needs at least one thread, not %d", m);
+  if (!placement || !placement[0]) placement = "os";
+  plan_ctx c = {.t = t, .placement = placement, .nearest = (flags & HW_PLAN_NEAREST) != 0,
+                .out = out, .err = err, .errlen = errlen};
+  int pi = find_placement(placement, &c.want_k, err, errlen);
+  if (pi < 0) return -1;
+  snprintf(out->policy, sizeof out->policy, "%s", placements[pi].policy);
+  out->n = m;
+  out->slots = calloc((size_t)m, sizeof *out->slots);
+  if (!out->slots) return herr(err, errlen, "out of memory for %d placement slots", m);
+  if (!placements[pi].order) {
+    plan_unbound(out, flags);
+    return 0;
+  }
+
+  int rc = -1;
+  const int n_pu = hw_n_pus(t), n_all_nodes = nb(t, HWLOC_OBJ_NUMANODE);
+  c.nodes = calloc((size_t)(n_all_nodes > 0 ? n_all_nodes : 1), sizeof *c.nodes);
+  c.cs = calloc((size_t)n_pu, sizeof *c.cs);
+  c.order = calloc((size_t)n_pu, sizeof *c.order);
+  if (!c.nodes || !c.cs || !c.order) {
+    herr(err, errlen, "out of memory for placement");
+    goto out_with_arrays;
+  }
+  collect_nodes(&c);
+  if (collect_pus(&c, flags, placements[pi].names_pus)) goto out_with_arrays;
+  if (placements[pi].order(&c)) goto out_with_arrays;
+  assign_slots(&c);
   rc = 0;
 out_with_arrays:
-  free(list);
-  free(order);
-  free(cs);
-  free(nodes);
+  free(c.order);
+  free(c.cs);
+  free(c.nodes);
   if (rc) hw_plan_free(out);
   return rc;
 }

@@ -1,8 +1,11 @@
 # figure4.gp - paper Fig. 4 from results.db: per algorithm (runs.label),
 # (left) best test accuracy vs threads, (right) seconds until the test
 # accuracy first reached THRESHOLD vs threads. A thread count at which no run
-# of a variant reached THRESHOLD is drawn as an open marker at the run's wall
-# time with the text "not reached". Variants appear in the order of the
+# of a variant reached THRESHOLD is drawn as an open marker at the height of
+# the run's time budget (stop_seconds; its wall time when it had none): a
+# diverged run stops early, and its wall time would put "never reached" near
+# zero, where it reads as "fastest". Times are virtual seconds for
+# virtual-clock runs (the axis says so). Variants appear in the order of the
 # experiment file (first run_id per label). Reads only finished runs of
 # experiment 'figure4', diverged ones included (their best accuracy is the
 # best before the divergence: Async's failure at large m is a point here).
@@ -17,7 +20,7 @@
 # The queries (all numbers plotted come from them):
 #   best:  SELECT r.threads, max(e.test_acc) FROM runs r JOIN evals e USING(run_id) ...
 #   time:  SELECT r.threads, min(e.t_ns)/1e9 FROM ... WHERE e.test_acc >= THRESHOLD ...
-#   not reached: thread counts with no such eval, at max(r.wall_s)
+#   not reached: thread counts with no such eval, at max(stop_seconds, else r.wall_s)
 #   subtitle: cores = Core objects in runs.topology_xml (left out when not
 #   recorded), budget = spec stop_seconds / stop_epochs / stop_steps
 DB = ARG1
@@ -35,15 +38,18 @@ sel(i) = "r.label = (".LBL.(i-1).")"
 best(i) = "< ".SQL."\"SELECT r.threads, max(e.test_acc)*100 FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND ".sel(i)." GROUP BY r.threads ORDER BY r.threads\""
 REACHED = "EXISTS (SELECT 1 FROM evals e WHERE e.run_id = r.run_id AND e.test_acc >= ".sprintf("%g", THR).")"
 ttt(i) = "< ".SQL."\"SELECT threads, min(t) FROM (SELECT r.threads, r.run_id, min(e.t_ns)/1e9 AS t FROM runs r JOIN evals e USING(run_id) WHERE ".W." AND ".sel(i)." AND e.test_acc >= ".sprintf("%g", THR)." GROUP BY r.run_id) GROUP BY threads ORDER BY threads\""
-# thread counts where no run of variant i reached THR, at the longest wall time of those runs
+# thread counts where no run of variant i reached THR, at the runs' time budget
+# (their wall time if they had none)
 NR = "FROM runs r WHERE ".W." AND %s GROUP BY r.threads HAVING max(".REACHED.") = 0"
-nr(i) = "< ".SQL."\"SELECT r.threads, max(r.wall_s) ".sprintf(NR, sel(i))." ORDER BY r.threads\""
+NRY = "max(CASE WHEN json_extract(r.spec, '$.stop_seconds') > 0 THEN json_extract(r.spec, '$.stop_seconds') ELSE r.wall_s END)"
+nr(i) = "< ".SQL."\"SELECT r.threads, ".NRY." ".sprintf(NR, sel(i))." ORDER BY r.threads\""
 n_reached(i) = int(system(SQL."\"SELECT count(*) FROM runs r WHERE ".W." AND ".sel(i)." AND ".REACHED."\""))
 n_nr(i) = int(system(SQL."\"SELECT count(*) FROM (SELECT 1 ".sprintf(NR, sel(i)).")\""))
 # runs.clock / runs.step_time (schema 5): a database from before them is real-clock
 HAS_CLOCK = int(system(SQL."\"SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'\""))
 VC = HAS_CLOCK ? "clock" : "'real'"
 VST = HAS_CLOCK ? "step_time" : "''"
+n_virtual = int(system(SQL."\"SELECT count(*) FROM runs r WHERE ".W." AND ".VC." = 'virtual'\""))
 machine = system(SQL."\"SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated m-core machine, step time ' || ".VST." || ', virtual time' ELSE host || ', ' || cpu_model END || ', ' || dataset || ' ' || model FROM runs r WHERE ".W." LIMIT 1\"")
 scale = system(SQL."\"SELECT CASE WHEN max(".VC." = 'virtual') THEN 'quick' WHEN max(threads) >= 32 THEN 'paper' ELSE 'quick' END FROM runs r WHERE ".W."\"")
 # cores of the machine the runs ran on, from the recorded hwloc topology (0: not recorded)
@@ -71,7 +77,7 @@ do for [i=1:labels_n] {
 P = P."1/0 notitle"
 any_nr = 0
 do for [i=1:labels_n] { any_nr = any_nr + n_nr(i) }
-NRNOTE = any_nr > 0 ? "\n{/*0.85 open circle: no run of that variant and m reached it; drawn at the run's wall time}" : ""
+NRNOTE = any_nr > 0 ? "\n{/*0.85 open circle: no run of that variant and m reached it (diverged or out of time), drawn at the budget}" : ""
 SHIFT = sprintf("series drawn %.2f doublings of m apart (within +-%.2f) so that equal values stay visible; tics: the thread counts", DX, DX * (labels_n - 1) / 2.0)
 
 do for [fmt in "png pdf"] {
@@ -91,7 +97,7 @@ do for [fmt in "png pdf"] {
   set offsets 0, 0, graph 0.05, graph 0.05
   plot for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with linespoints ls i ps 1.2 title label(i), \
        for [i=1:labels_n] best(i) using ($1 * sh(i)):2 with points ls i ps 1.2 notitle
-  set ylabel "seconds to ".sprintf("%g", THR*100)."% test accuracy"
+  set ylabel (n_virtual > 0 ? "virtual seconds" : "seconds")." to ".sprintf("%g", THR*100)."% test accuracy"
   set title sprintf("time to threshold accuracy %g%%", THR*100).NRNOTE
   unset key
   set yrange [0:*]

@@ -28,12 +28,12 @@ check_run probing 0 "train: done status ok" \
   "$PSGD" train --threads 3 --algorithm interval --y-control probing --probe-window 3 \
   --probe-steps 16 --exec-steps 32 $base
 # shellcheck disable=SC2086
-check_run sequential_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
+check_run one_thread_path 0 "train: epoch 2.00 steps 256" "$PSGD" train $base
 # shellcheck disable=SC2086
 check_run final_eval_line 0 "train: epoch 2.0[0-9] steps 25[6-9] steps/s [0-9.]* train_loss [0-9.]* test_loss [0-9.]* test_acc" \
   "$PSGD" train --threads 2 $base
 # the list is the registries', the same as in the help
-algs=$("$PSGD" train --help | sed -n 's/^  --algorithm NAME *//p')
+algs=$("$PSGD" train --help | sed -n 's/^  --algorithm NAME *//p' | sed 's/ (default [^)]*)$//')
 check_run bad_algorithm 2 "unknown algorithm 'semisync' (known: $algs)" \
   "$PSGD" train --algorithm semisync
 check_run bad_store 2 "unknown param store 'lockfree'" "$PSGD" train --store lockfree

@@ -141,6 +141,18 @@ check figure4_noshift_made "$(cmp -s plots/figure4.gp "$tmp/figure4_noshift.gp" 
 sh tests/plot_series.sh "$tmp/figure4_noshift.gp" "$tmp/f4.db" "$tmp/s4same" 0.87 > "$tmp/s4same.out" 2>&1
 check figure4_noshift_reported "$?:$(grep -c 'coincide' "$tmp/s4same.out" | sed 's/^[1-9][0-9]*$/some/')" "1:some"
 unset PLOT_OVERLAP
+# figure4, right panel: a run that diverged at once (wall 0.01 s) and never
+# reached the threshold is drawn at the time budget (0.5 s), not at its wall
+# time, where "never reached" would read as "fastest"
+cp "$tmp/f4.db" "$tmp/f4nr.db"
+sqlite3 -batch "$tmp/f4nr.db" "UPDATE runs SET status = 'diverged', wall_s = 0.01 WHERE label = 'Async' AND threads = 2; UPDATE evals SET test_acc = 0.5 WHERE run_id IN (SELECT run_id FROM runs WHERE label = 'Async' AND threads = 2)"
+sed 's|^  plot @P$|  set table "'"$tmp"'/f4nr.tab"; plot @P; unset table|' plots/figure4.gp > "$tmp/figure4_table.gp"
+check figure4_nr_table_made "$(grep -c 'set table' "$tmp/figure4_table.gp")" 1
+mkdir -p "$tmp/s4nr"
+gnuplot -c "$tmp/figure4_table.gp" "$tmp/f4nr.db" "$tmp/s4nr" 0.87 > "$tmp/s4nr.log" 2>&1
+check figure4_nr_plots "$?" 0
+check figure4_nr_at_budget "$(awk '$2 == 0.5' "$tmp/f4nr.tab" | wc -l | sed 's/^ *[1-9][0-9]* *$/some/')" some
+check figure4_nr_not_at_wall "$(awk '$2 == 0.01' "$tmp/f4nr.tab" | wc -l | tr -d ' ')" 0
 
 # table1: each label's best accuracy a decimal half, the avg. ones too
 q "UPDATE evals SET test_acc = 0.5; UPDATE evals SET test_acc = CASE (SELECT label FROM runs r WHERE r.run_id = evals.run_id) WHEN 'Async' THEN 0.8935 WHEN 'ElAsync' THEN 0.8855 ELSE 0.8745 END WHERE t_ns = 200000000 AND run_id IN (SELECT run_id FROM runs WHERE threads = 1); UPDATE evals SET test_acc = 0.8725 WHERE t_ns = 200000000 AND run_id IN (SELECT run_id FROM runs WHERE threads = 2)"

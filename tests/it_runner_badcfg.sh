@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 sqlite3 "$tmp/ref.db" "CREATE TABLE runs(run_id INTEGER PRIMARY KEY, key TEXT UNIQUE, status TEXT);
                        INSERT INTO runs VALUES (1, 'feedfacefeedface', 'ok');" || exit 1
 # {algorithms} in an expectation: the registries' list, as psgd train --help shows it
-algs=$("$PSGD" train --help | sed -n 's/^  --algorithm NAME *//p' | sed 's/ | /|/g')
+algs=$("$PSGD" train --help | sed -n 's/^  --algorithm NAME *//p' | sed 's/ (default [^)]*)$//; s/ | /|/g')
 n=0
 for f in tests/bad_cfg/*.cfg; do
   n=$((n + 1))

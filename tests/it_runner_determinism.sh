@@ -49,6 +49,6 @@ l3=$(sqlite3 "$tmp/a.db" "SELECT printf('%.17g', final_test_loss) FROM runs WHER
 l4=$(sqlite3 "$tmp/a.db" "SELECT printf('%.17g', final_test_loss) FROM runs WHERE label='seed 4'")
 check other_seed_differs "$([ "$l3" != "$l4" ] && echo differs)" differs
 # at m = 1 every dispatcher is sequential SGD (tests/test_engine.c checks it against
-# train_seq): the three agree bit for bit
+# the sequential oracle, tests/seq_oracle.h): the three agree bit for bit
 check m1_dispatchers_agree \
   "$(sqlite3 "$tmp/a.db" "SELECT COUNT(DISTINCT printf('%.17g', final_test_loss)) FROM runs WHERE label IN ('async', 'interval', 'sync')")" 1

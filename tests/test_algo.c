@@ -30,6 +30,24 @@ static void test_dispatchers(void **state) {
     assert_int_equal(o->has_y, o->set_y != NULL && o->get_y != NULL);
     if (o->tau == DISP_TAU_Y) assert_true(o->has_y && o->rejects);
     if (o->needs_reduce) assert_true(o->own_gate);
+    assert_int_equal(o->needs_reduce, o->reduce != NULL);
+    if (o->reduce) {
+      /* one participant: its own gradient; three: their mean, summed in
+       * worker order (the exact float sequence) */
+      const float g0[3] = {1.0f, 0.1f, -3.0f}, g1[3] = {2.0f, 0.2f, 5.0f};
+      const float g2[3] = {4.0f, 0.7f, 1e-7f};
+      const float *gs[3] = {g0, g1, g2};
+      float out[3];
+      assert_ptr_equal(o->reduce(gs, 1, 3, out), g0);
+      assert_ptr_equal(o->reduce(gs, 3, 3, out), out);
+      for (int j = 0; j < 3; j++) {
+        float e = g0[j];
+        e += g1[j];
+        e += g2[j];
+        e *= 1.0f / 3.0f;
+        assert_memory_equal(&out[j], &e, sizeof e);
+      }
+    }
     char err[PSGD_ERRLEN];
     disp_cfg dc = {1, 1, 4, NULL, NULL};
     disp *d = disp_create(o, &dc, err, sizeof err);

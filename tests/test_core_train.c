@@ -1,8 +1,10 @@
-/* test_core_train.c - the sequential trainer and the `psgd train` flag
- * parser: a short training on the synthetic set whose loss goes down and
- * whose accuracy beats chance, bit-for-bit determinism for a seed, the
- * trainer's stop conditions (steps, epochs, target accuracy, divergence),
- * and the parser's accepted forms and its error messages. */
+/* test_core_train.c - `psgd train`'s training path (the engine at m = 1,
+ * default settings: one thread, async over hogwild, the real clock) and its
+ * flag parser: a short training on the synthetic set whose loss goes down
+ * and whose accuracy beats chance, bit-for-bit determinism for a seed, the
+ * stop conditions (steps, fractional epochs, target accuracy, divergence),
+ * errors for settings that cannot run, and the parser's accepted forms and
+ * its error messages. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,23 +13,24 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli_train.h"
 #include "common.h"
-#include "train_seq.h"
+#include "engine.h"
 
 typedef struct {
   int n;
-  eval_rec e[64];
+  eval_rec e[256];
 } trace;
 
 static void record(void *ctx, const run_spec *s, const eval_rec *e, double steps_per_s) {
   (void)s;
   trace *t = ctx;
   assert_true(steps_per_s >= 0);
-  if (t->n < 64) t->e[t->n++] = *e;
+  if (t->n < 256) t->e[t->n++] = *e;
 }
 
 static void synth_spec(run_spec *s) {
@@ -42,33 +45,45 @@ static void synth_spec(run_spec *s) {
   s->stop_epochs = 3;
 }
 
+/* psgd train's call: engine_run with a progress printer and nothing recorded */
+static int train(const run_spec *s, trace *t, run_result *r, char *err) {
+  engine_io io;
+  memset(&io, 0, sizeof io);
+  io.progress = t ? record : NULL;
+  io.progress_ctx = t;
+  return engine_run(s, &io, r, err, PSGD_ERRLEN);
+}
+
 static void test_loss_goes_down(void **state) {
   (void)state;
   run_spec s;
   synth_spec(&s);
+  s.eval_every_s = 0.005;
   trace t = {0};
-  train_io io = {record, NULL, &t};
   run_result r;
   char err[PSGD_ERRLEN];
-  int rc = train_seq_run(&s, &io, &r, err, sizeof err);
+  int rc = train(&s, &t, &r, err);
   if (rc) fprintf(stderr, "%s\n", err);
   assert_int_equal(rc, 0);
   assert_int_equal(r.status, RUN_OK);
-  assert_int_equal(t.n, 3); /* one evaluation per epoch */
   assert_int_equal(r.steps_accepted, 3 * 2048 / 16);
+  assert_int_equal(r.steps_started, 3 * 2048 / 16);
   assert_true(fabs(r.epochs - 3.0) < 1e-9);
+  /* the last report is the final evaluation, after the last step */
+  assert_true(t.n >= 1);
+  const eval_rec *last = &t.e[t.n - 1];
+  assert_int_equal(last->steps_accepted, 3 * 2048 / 16);
+  assert_true(last->test_loss == r.final_test_loss && last->test_acc == r.final_test_acc);
   /* 10 classes: chance is 0.1 and ln 10 = 2.30 */
   assert_true(r.initial_loss > 1.5);
-  assert_true(t.e[0].test_loss < r.initial_loss);
-  assert_true(t.e[2].train_loss < t.e[0].train_loss);
   assert_true(r.final_test_loss < 0.6 * r.initial_loss);
   assert_true(r.final_test_acc > 0.6);
   assert_true(r.best_test_acc >= r.final_test_acc);
-  for (int i = 1; i < t.n; i++) assert_true(t.e[i].t_ns >= t.e[i - 1].t_ns);
+  for (int i = 0; i < t.n; i++) assert_true(t.e[i].steps_accepted <= r.steps_accepted);
 
   /* the default synthetic shape 1x8x8 is too small for LeNet5: an error */
   snprintf(s.model, sizeof s.model, "lenet5");
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), -1);
+  assert_int_equal(train(&s, NULL, &r, err), -1);
   assert_non_null(strstr(err, "lenet5: input 8x8 too small"));
 }
 
@@ -90,11 +105,9 @@ static void test_lenet5_learns(void **state) {
   s.stop_epochs = 1;
   s.train_limit = 2000;
   s.test_limit = 500;
-  trace t = {0};
-  train_io io = {record, NULL, &t};
   run_result r;
   char err[PSGD_ERRLEN];
-  int rc = train_seq_run(&s, &io, &r, err, sizeof err);
+  int rc = train(&s, NULL, &r, err);
   if (rc) fprintf(stderr, "%s\n", err);
   assert_int_equal(rc, 0);
   assert_int_equal(r.steps_accepted, 125);
@@ -110,13 +123,13 @@ static void test_deterministic(void **state) {
   s.stop_steps = 150; /* crosses an epoch end (128 steps) */
   run_result a, b, c;
   char err[PSGD_ERRLEN];
-  assert_int_equal(train_seq_run(&s, NULL, &a, err, sizeof err), 0);
-  assert_int_equal(train_seq_run(&s, NULL, &b, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &a, err), 0);
+  assert_int_equal(train(&s, NULL, &b, err), 0);
   assert_int_equal(a.steps_accepted, 150);
   assert_true(a.final_test_loss == b.final_test_loss);
-  assert_true(a.final_train_loss == b.final_train_loss);
+  assert_true(a.final_test_acc == b.final_test_acc);
   s.seed = 2;
-  assert_int_equal(train_seq_run(&s, NULL, &c, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &c, err), 0);
   assert_true(a.final_test_loss != c.final_test_loss);
 }
 
@@ -128,37 +141,37 @@ static void test_stop_conditions(void **state) {
   char err[PSGD_ERRLEN];
   /* a fractional epoch: ceil(0.5 * 2048 / 16) = 64 steps */
   s.stop_epochs = 0.5;
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &r, err), 0);
   assert_int_equal(r.steps_accepted, 64);
-  /* target accuracy, checked at every evaluation */
-  s.stop_epochs = 20;
+  assert_int_equal(r.status, RUN_OK);
+  /* target accuracy, checked at every evaluation point (online) */
+  s.stop_epochs = 50;
   s.target_acc = 0.5;
   s.eval_every_steps = 10;
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &r, err), 0);
   assert_int_equal(r.status, RUN_CONVERGED);
-  assert_true(r.final_test_acc >= 0.5 && r.epochs < 20);
-  assert_int_equal(r.steps_accepted % 10, 0);
+  assert_true(r.best_test_acc >= 0.5 && r.epochs < 50);
   /* a huge step size diverges and says so */
   s.target_acc = 0;
   s.eval_every_steps = 0;
   s.lr = 1e5;
   s.momentum = 0.9;
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &r, err), 0);
   assert_int_equal(r.status, RUN_DIVERGED);
   assert_true(r.steps_accepted < 200);
   /* settings that cannot run */
   synth_spec(&s);
   s.stop_epochs = 0;
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), -1);
-  assert_non_null(strstr(err, "no stop condition"));
+  assert_int_equal(train(&s, NULL, &r, err), -1);
+  assert_non_null(strstr(err, "no usable stop condition"));
   synth_spec(&s);
   snprintf(s.optimizer, sizeof s.optimizer, "adam");
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), -1);
+  assert_int_equal(train(&s, NULL, &r, err), -1);
   assert_non_null(strstr(err, "unknown optimizer 'adam'"));
   synth_spec(&s);
   snprintf(s.dataset, sizeof s.dataset, "mnist");
   snprintf(s.data_dir, sizeof s.data_dir, "/nonexistent");
-  assert_int_equal(train_seq_run(&s, NULL, &r, err, sizeof err), -1);
+  assert_int_equal(train(&s, NULL, &r, err), -1);
   assert_non_null(strstr(err, "make data"));
 }
 
@@ -170,9 +183,9 @@ static void test_mindthestep_sequential(void **state) {
   s.stop_epochs = 1;
   run_result a, b;
   char err[PSGD_ERRLEN];
-  assert_int_equal(train_seq_run(&s, NULL, &a, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &a, err), 0);
   snprintf(s.optimizer, sizeof s.optimizer, "mindthestep");
-  assert_int_equal(train_seq_run(&s, NULL, &b, err, sizeof err), 0);
+  assert_int_equal(train(&s, NULL, &b, err), 0);
   assert_true(a.final_test_loss == b.final_test_loss);
 }
 
@@ -228,18 +241,18 @@ static void test_parse_errors(void **state) {
       {"--bogus 3", "unknown option '--bogus'"},
       {"--lr", "--lr: missing value X"},
       {"--lr abc", "--lr: 'abc' is not a number"},
-      {"--lr -1", "--lr: '-1' is not a number in [0, 1e+06]"},
-      {"--lr 0", "--lr: must be positive"},
-      {"--momentum 1", "--momentum: must be below 1"},
+      {"--lr -1", "--lr: '-1' is not a number in (0, 100]"},
+      {"--lr 0", "--lr: '0' is not a number in (0, 100]"},
+      {"--momentum 1", "--momentum: '1' is not a number in [0, 1)"},
       {"--batch 0", "--batch: '0' is not an integer in [1, 65536]"},
       {"--batch 2x", "--batch: '2x' is not an integer"},
       {"--dataset imagenet", "unknown dataset 'imagenet' (known: fashion-mnist"},
       {"--model vgg", "unknown model 'vgg' (known: mlp, lenet5)"},
       {"--optimizer adam", "unknown optimizer 'adam' (known: sgd, momentum, mindthestep)"},
       {"--hidden 128,,3", "--hidden: '128,,3' is not a list"},
-      {"--hidden 128,", "--hidden: trailing comma"},
-      {"--hidden 1,2,3,4,5,6,7,8,9", "at most 8 hidden layers"},
-      {"--seed -4", "--seed: '-4' is not a non-negative integer"},
+      {"--hidden 128,", "--hidden: '128,' is not a list"},
+      {"--hidden 1,2,3,4,5,6,7,8,9", "is not a list of 1 to 8 widths"},
+      {"--seed -4", "--seed: '-4' is not an integer in [0, 4e+18]"},
       {"--epochs 0", "no stop condition"},
       {"--target-acc 2", "--target-acc: '2' is not a number in [0, 1]"},
   };

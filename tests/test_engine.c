@@ -2,7 +2,7 @@
  * interval invariants (exactly y accepted per completed interval, no step
  * accepted that read theta before its interval opened, tau <= y - 1),
  * async accepts all, sync has tau 0, y-decay lowers y, m = 1 under every
- * dispatcher equals the sequential trainer bit for bit, and 256 threads on
+ * dispatcher equals the sequential oracle (seq_oracle.h) bit for bit, and 256 threads on
  * this small machine finish under every dispatcher and store. These check the
  * invariants on the rows the recorder stored, i.e. on what figures read. */
 #define _POSIX_C_SOURCE 200809L
@@ -22,7 +22,7 @@
 #include "ps.h"
 #include "rec.h"
 #include "spec.h"
-#include "train_seq.h"
+#include "seq_oracle.h"
 
 static char db_path[256];
 
@@ -163,11 +163,12 @@ static void test_decay_lowers_y(void **state) {
 static void test_one_thread_equals_sequential(void **state) {
   (void)state;
   run_spec s;
-  run_result seq, par;
+  run_result par;
+  seq_oracle seq;
   char err[512];
   tiny_spec(&s, "async", "hogwild", 1);
   s.stop_steps = 300;
-  assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
+  assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
   for (int d = 0; d < DISP_COUNT; d++)
     for (int p = 0; p < PS_COUNT; p++) {
       tiny_spec(&s, disp_registry[d]->name, ps_registry[p]->name, 1);
@@ -177,9 +178,10 @@ static void test_one_thread_equals_sequential(void **state) {
       assert_int_equal(engine_run(&s, &io, &par, err, sizeof err), 0);
       assert_int_equal(par.steps_accepted, 300);
       /* bit for bit: the same losses from the same theta */
-      assert_memory_equal(&par.final_test_loss, &seq.final_test_loss, sizeof(double));
-      assert_memory_equal(&par.final_test_acc, &seq.final_test_acc, sizeof(double));
+      assert_memory_equal(&par.final_test_loss, &seq.test_loss, sizeof(double));
+      assert_memory_equal(&par.final_test_acc, &seq.test_acc, sizeof(double));
     }
+  seq_oracle_free(&seq);
 }
 
 static void test_256_threads_every_dispatcher_and_store(void **state) {

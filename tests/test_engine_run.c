@@ -1,6 +1,7 @@
 /* test_engine_run.c - engine_run end to end on the synthetic set:
  *   - m = 1 under every dispatcher x every store is sequential SGD bit for
- *     bit (against core's sequential trainer, and theta against a plain loop)
+ *     bit (against the oracle loop of seq_oracle.h: final test loss, theta
+ *     and every step's loss)
  *   - 256 threads on this small machine finish under every dispatcher and
  *     every store
  *   - stop conditions (target accuracy, epsilon), divergence, bad names
@@ -19,7 +20,7 @@
 #include "optim.h"
 #include "problem.h"
 #include "test_rec_util.h"
-#include "train_seq.h"
+#include "seq_oracle.h"
 
 static void synth_spec(run_spec *s) {
   spec_default(s);
@@ -42,9 +43,9 @@ static void set_algo(run_spec *s, const char *disp, const char *store) {
 
 static int same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
-/* engine_run with one thread = train_seq_run, bit for bit (the final test
- * loss is a function of every bit of theta), for every combination and for
- * each update rule. */
+/* engine_run with one thread (psgd train's path) = the sequential oracle
+ * (seq_oracle.h), bit for bit (the final test loss is a function of every
+ * bit of theta), for every dispatcher x store and for each update rule. */
 static void test_m1_equals_sequential(void **state) {
   (void)state;
   static const char *const opts[] = {"momentum", "sgd", "mindthestep"};
@@ -52,9 +53,9 @@ static void test_m1_equals_sequential(void **state) {
     run_spec s;
     synth_spec(&s);
     snprintf(s.optimizer, sizeof s.optimizer, "%s", opts[oi]);
-    run_result seq;
+    seq_oracle seq;
     char err[PSGD_ERRLEN];
-    assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
+    assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
     for (int di = 0; di < DISP_COUNT; di++)
       for (int si = 0; si < PS_COUNT; si++) {
         run_spec p = s;
@@ -65,87 +66,88 @@ static void test_m1_equals_sequential(void **state) {
         int rc = engine_run(&p, NULL, &r, err, sizeof err);
         if (rc) fprintf(stderr, "%s\n", err);
         assert_int_equal(rc, 0);
-        if (!same_double(r.final_test_loss, seq.final_test_loss))
+        if (!same_double(r.final_test_loss, seq.test_loss))
           fprintf(stderr, "%s over %s (%s): test loss %.17g vs sequential %.17g\n",
                   disp_registry[di]->name, ps_registry[si]->name, opts[oi], r.final_test_loss,
-                  seq.final_test_loss);
-        assert_true(same_double(r.final_test_loss, seq.final_test_loss));
-        assert_true(same_double(r.final_test_acc, seq.final_test_acc));
+                  seq.test_loss);
+        assert_true(same_double(r.final_test_loss, seq.test_loss));
+        assert_true(same_double(r.final_test_acc, seq.test_acc));
         assert_true(same_double(r.initial_loss, seq.initial_loss));
-        assert_int_equal(r.steps_accepted, seq.steps_accepted);
-        assert_int_equal(r.steps_started, seq.steps_accepted);
+        assert_int_equal(r.steps_accepted, seq.steps);
+        assert_int_equal(r.steps_started, seq.steps);
         assert_int_equal(r.status, RUN_OK);
       }
+    seq_oracle_free(&seq);
   }
 }
 
-/* The same at the level of theta: par_run over the model gradient (the
- * engine's problem adapter, problem.h) against a plain loop (GETBATCH(i) ->
- * gradient -> optim_apply). */
+/* The same at the level of theta and of every step's minibatch loss:
+ * par_run over the spec's problem (problem.h) under every dispatcher x
+ * store at m = 1, on both clocks (the virtual one for the dispatchers and
+ * stores it takes), against the oracle's loop (GETBATCH(i) -> gradient ->
+ * optim_apply, written out), with memcmp. */
+static int collect_losses(void *ctx, const step_rec *r, size_t n) {
+  float *l = ctx;
+  for (size_t k = 0; k < n; k++) l[r[k].step] = r[k].loss;
+  return 0;
+}
 
 static void test_m1_theta_bitwise(void **state) {
   (void)state;
   char err[PSGD_ERRLEN];
-  data_opts o;
-  data_opts_default(&o);
-  dataset ds;
-  assert_int_equal(data_load("synthetic", &o, &ds, err, sizeof err), 0);
-  model_blas_init();
-  model_spec ms = {"mlp", ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes, 1, {24}};
-  model *m = model_create(&ms, err, sizeof err);
-  assert_non_null(m);
-  const size_t d = model_n_params(m);
-  float *theta0 = psgd_alloc(d * sizeof(float)), *ref = psgd_alloc(d * sizeof(float));
-  float *v = psgd_calloc(d * sizeof(float)), *g = psgd_alloc(d * sizeof(float));
-  float *out = psgd_alloc(d * sizeof(float));
-  model_init(m, theta0, 9);
-  memcpy(ref, theta0, d * sizeof(float));
-  optim_spec os = {OPTIM_MOMENTUM, 0.05f, 0.5f, 0.0f};
-  const uint64_t steps = 300;
-  /* the plain loop, written out: not through the engine's problem adapter */
-  const int b = 8;
-  const uint64_t seed = 9;
-  model_ws *ws = model_ws_create(m, b);
-  float *xb = psgd_alloc((size_t)b * (size_t)data_dim(&ds.train) * sizeof(float));
-  uint8_t yb[8];
-  int idx[8];
-  assert_non_null(ws);
-  assert_non_null(xb);
-  for (uint64_t i = 0; i < steps; i++) {
-    data_batch_indices(ds.train.n, seed, i, b, idx);
-    data_gather(&ds.train, idx, b, xb, yb);
-    model_loss_grad(m, ws, ref, xb, yb, b, g);
-    optim_apply(&os, optim_lr(&os, 0), ref, v, g, d);
-  }
-  model_ws_free(ws);
-  psgd_free(xb);
-  problem_model p = {&ds, m, b, seed};
-  par_problem pb = problem_model_make(&p, theta0);
+  run_spec s;
+  synth_spec(&s);
+  s.hidden[0] = 24;
+  s.batch = 8;
+  s.seed = 9;
+  s.stop_epochs = 0;
+  s.stop_steps = 300;
+  seq_oracle seq;
+  assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
+  problem_setup P;
+  assert_int_equal(problem_setup_make(&P, &s, err, sizeof err), 0);
+  par_problem pb = problem_setup_par(&P);
+  float *out = psgd_alloc(P.d * sizeof(float));
+  float *losses = malloc(seq.steps * sizeof(float));
+  assert_non_null(out);
+  assert_non_null(losses);
+  int n_virtual = 0;
+  for (int clock = PAR_CLOCK_REAL; clock <= PAR_CLOCK_VIRTUAL; clock++)
   for (int di = 0; di < DISP_COUNT; di++)
     for (int si = 0; si < PS_COUNT; si++) {
+      if (clock == PAR_CLOCK_VIRTUAL &&
+          !(disp_registry[di]->virtual_clock && ps_registry[si]->virtual_clock))
+        continue;
       par_config c;
       par_config_default(&c);
       c.disp = disp_registry[di];
       c.store = ps_registry[si];
-      c.opt = os;
+      c.clock = clock;
+      c.step_time = "lognormal:300,0.5";
+      c.opt = P.opt;
       c.y0 = 2;
-      c.max_steps = steps;
+      c.max_steps = P.max_steps;
+      c.log = steplog_create(1, seq.steps, err, sizeof err);
+      assert_non_null(c.log);
+      memset(losses, 0xff, seq.steps * sizeof(float));
       par_result res;
       assert_int_equal(par_run(&pb, &c, &res, out, err, sizeof err), 0);
-      assert_int_equal(res.steps_accepted, steps);
-      if (memcmp(out, ref, d * sizeof(float)))
-        fprintf(stderr, "%s over %s: theta differs from the plain loop\n",
-                disp_registry[di]->name, ps_registry[si]->name);
-      assert_memory_equal(out, ref, d * sizeof(float));
+      assert_int_equal(res.steps_accepted, seq.steps);
+      assert_int_equal(steplog_drain(c.log, 1, collect_losses, losses), (long)seq.steps);
+      steplog_free(c.log);
+      if (memcmp(out, seq.theta, P.d * sizeof(float)))
+        fprintf(stderr, "%s over %s (%s clock): theta differs from the oracle\n",
+                disp_registry[di]->name, ps_registry[si]->name, clock ? "virtual" : "real");
+      assert_memory_equal(out, seq.theta, P.d * sizeof(float));
+      assert_memory_equal(losses, seq.losses, seq.steps * sizeof(float));
+      n_virtual += clock == PAR_CLOCK_VIRTUAL;
       par_result_free(&res);
     }
+  assert_true(n_virtual >= 2); /* async and interval over hogwild at least */
+  free(losses);
   psgd_free(out);
-  psgd_free(g);
-  psgd_free(v);
-  psgd_free(ref);
-  psgd_free(theta0);
-  model_free(m);
-  data_free(&ds);
+  problem_teardown(&P);
+  seq_oracle_free(&seq);
 }
 
 /* 256 threads on a 2-core machine: every dispatcher and every store. Under

@@ -153,6 +153,57 @@ static void test_finished_semantics(void **state) {
   tmp_remove(&t);
 }
 
+/* The one judgement of a status, for every status the schema allows: its
+ * state, final or not, skipped by a sweep (with and without --retry-failed),
+ * kept across databases (merge, slurm); and rec_run_statuses reads them back. */
+static void test_run_state_table(void **state) {
+  (void)state;
+  static const struct {
+    const char *status;
+    rec_run_state st;
+    int final, skip, skip_retry, kept;
+  } want[] = {
+      {NULL, REC_RUN_ABSENT, 0, 0, 0, 0},
+      {"", REC_RUN_ABSENT, 0, 0, 0, 0},
+      {"running", REC_RUN_UNFINISHED, 0, 0, 0, 0},
+      {"interrupted", REC_RUN_UNFINISHED, 0, 0, 0, 0},
+      {"crashed", REC_RUN_CRASHED, 1, 1, 0, 0},
+      {"timeout", REC_RUN_TIMEOUT, 1, 1, 0, 1},
+      {"ok", REC_RUN_RESULT, 1, 1, 1, 1},
+      {"converged", REC_RUN_RESULT, 1, 1, 1, 1},
+      {"diverged", REC_RUN_RESULT, 1, 1, 1, 1},
+      {"something-else", REC_RUN_UNFINISHED, 0, 0, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    rec_run_state st = rec_run_state_of(want[i].status);
+    assert_int_equal(st, want[i].st);
+    assert_int_equal(rec_run_state_final(st), want[i].final);
+    assert_int_equal(rec_run_state_skip(st, 0), want[i].skip);
+    assert_int_equal(rec_run_state_skip(st, 1), want[i].skip_retry);
+    assert_int_equal(rec_run_state_kept(st), want[i].kept);
+  }
+  /* every status of run_status is known to the table */
+  for (int k = 0; k < RUN_STATUS_COUNT; k++)
+    assert_true(rec_run_state_of(run_status_name((run_status)k)) != REC_RUN_ABSENT);
+
+  tmp_place t;
+  tmp_make(&t);
+  char err[512] = "", key[17], st16[3][16];
+  const char *keys[3] = {"0123456789abcdef", key, "fedcba9876543210"};
+  assert_int_equal(rec_run_statuses(t.db, keys, 3, st16, err, sizeof err), 0); /* no file */
+  for (int i = 0; i < 3; i++) assert_string_equal(st16[i], "");
+  rec *r = rec_open(t.db, err, sizeof err);
+  assert_non_null(r);
+  begin_with_data(r, "state", 0, 10, key);
+  assert_int_equal(rec_run_mark(r, key, RUN_TIMEOUT, "why", err, sizeof err), 0);
+  rec_close(r);
+  assert_int_equal(rec_run_statuses(t.db, keys, 3, st16, err, sizeof err), 0);
+  assert_string_equal(st16[0], "");
+  assert_string_equal(st16[1], "timeout");
+  assert_string_equal(st16[2], "");
+  tmp_remove(&t);
+}
+
 static void test_begin_replaces_unfinished(void **state) {
   (void)state;
   tmp_place t;
@@ -389,6 +440,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lifecycle),
       cmocka_unit_test(test_finished_semantics),
+      cmocka_unit_test(test_run_state_table),
       cmocka_unit_test(test_begin_replaces_unfinished),
       cmocka_unit_test(test_mark_deletes_partial_rows),
       cmocka_unit_test(test_run_info_and_host),

@@ -1,6 +1,6 @@
 /* test_vclock.c - the virtual execution clock (vclock.h):
  *   - m = 1 under the virtual clock is sequential SGD bit for bit (engine
- *     against core's sequential trainer): async, interval and sync over
+ *     against the sequential oracle, seq_oracle.h): async, interval and sync over
  *     hogwild, async over mutex, rwlock and leashed
  *   - analytic staleness with constant step times: Async at m = 64 has
  *     tau = 63 for every accepted step after the first round; interval with
@@ -30,7 +30,7 @@
 #include "ctl.h"
 #include "engine.h"
 #include "spec.h"
-#include "train_seq.h"
+#include "seq_oracle.h"
 #include "vclock.h"
 
 static int cmp_finish(const void *a, const void *b) {
@@ -115,9 +115,9 @@ static void test_m1_equals_sequential(void **state) {
     s.lr = 0.05;
     s.stop_epochs = 2;
     snprintf(s.optimizer, sizeof s.optimizer, "%s", opts[oi]);
-    run_result seq;
+    seq_oracle seq;
     char err[PSGD_ERRLEN];
-    assert_int_equal(train_seq_run(&s, NULL, &seq, err, sizeof err), 0);
+    assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
     for (int di = 0; di < 6; di++) {
       run_spec p = s;
       snprintf(p.algorithm, sizeof p.algorithm, "%s", disps[di]);
@@ -132,16 +132,17 @@ static void test_m1_equals_sequential(void **state) {
       int rc = engine_run(&p, NULL, &r, err, sizeof err);
       if (rc) fprintf(stderr, "%s\n", err);
       assert_int_equal(rc, 0);
-      if (memcmp(&r.final_test_loss, &seq.final_test_loss, sizeof(double)))
+      if (memcmp(&r.final_test_loss, &seq.test_loss, sizeof(double)))
         fprintf(stderr, "%s/%s (%s): test loss %.17g vs sequential %.17g\n", disps[di],
                 stores[di], opts[oi],
-                r.final_test_loss, seq.final_test_loss);
-      assert_memory_equal(&r.final_test_loss, &seq.final_test_loss, sizeof(double));
-      assert_memory_equal(&r.final_test_acc, &seq.final_test_acc, sizeof(double));
-      assert_int_equal(r.steps_accepted, seq.steps_accepted);
-      assert_int_equal(r.steps_started, seq.steps_accepted);
+                r.final_test_loss, seq.test_loss);
+      assert_memory_equal(&r.final_test_loss, &seq.test_loss, sizeof(double));
+      assert_memory_equal(&r.final_test_acc, &seq.test_acc, sizeof(double));
+      assert_int_equal(r.steps_accepted, seq.steps);
+      assert_int_equal(r.steps_started, seq.steps);
       assert_int_equal(r.status, RUN_OK);
     }
+    seq_oracle_free(&seq);
   }
 }
 
