@@ -12,7 +12,7 @@
  *     model and batch, nothing else), same run; goal >= 0.9 (overhead < 10 %)
  * Exits non-zero only if a run fails.
  *
- * Usage: bench_vclock [--quick] */
+ * Usage: bench_vclock [--quick] [--only m2|loop] */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -105,37 +106,60 @@ static int run_one(const par_problem *pb, const disp_ops *dop, int m, long y, ui
   return bad ? -1 : 0;
 }
 
-/* raw gradient rate: every core computing gradients, nothing else */
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* raw gradient rate: every core computing gradients, nothing else; each
+ * thread on one theta and one gradient buffer (warm), or (nbuf > 1) turn by
+ * turn on nbuf of each, as the snapshots and gradients of m steps in flight
+ * are (cold once m x 8d bytes exceed the caches) */
 typedef struct {
   const par_problem *pb;
   double seconds;
   uint64_t n;
-  int k;
+  int k, nbuf;
 } raw_arg;
 
 static void *raw_main(void *arg) {
   raw_arg *a = arg;
+  const size_t d = a->pb->d;
   void *ws = a->pb->ws_create(a->pb->ctx, a->k);
-  float *th = psgd_alloc(a->pb->d * sizeof(float)), *g = psgd_alloc(a->pb->d * sizeof(float));
-  memcpy(th, a->pb->theta0, a->pb->d * sizeof(float));
+  float **th = calloc((size_t)a->nbuf, sizeof *th), **g = calloc((size_t)a->nbuf, sizeof *g);
+  PSGD_CHECK(ws && th && g);
+  for (int b = 0; b < a->nbuf; b++) {
+    th[b] = psgd_alloc(d * sizeof(float));
+    g[b] = psgd_calloc(d * sizeof(float));
+    PSGD_CHECK(th[b] && g[b]);
+    memcpy(th[b], a->pb->theta0, d * sizeof(float));
+  }
   uint64_t t0 = psgd_now_ns(), end = t0 + (uint64_t)(a->seconds * 1e9);
   uint64_t i = (uint64_t)a->k << 32;
-  while (psgd_now_ns() < end) {
-    a->pb->grad(a->pb->ctx, ws, th, i++, g);
+  for (int b = 0; psgd_now_ns() < end; b = b + 1 < a->nbuf ? b + 1 : 0) {
+    a->pb->grad(a->pb->ctx, ws, th[b], i++, g[b]);
     a->n++;
   }
-  psgd_free(th);
-  psgd_free(g);
+  for (int b = 0; b < a->nbuf; b++) {
+    psgd_free(th[b]);
+    psgd_free(g[b]);
+  }
+  free(th);
+  free(g);
   a->pb->ws_free(a->pb->ctx, ws);
   return NULL;
 }
 
-static double raw_rate(const par_problem *pb, int nt, double seconds) {
+/* nbuf: buffers over all threads (1: one per thread) */
+static double raw_rate(const par_problem *pb, int nt, int nbuf, double seconds,
+                       double *cpu_per_grad) {
   pthread_t th[64];
   raw_arg a[64];
   if (nt > 64) nt = 64;
+  double c0 = cpu_s();
   for (int k = 0; k < nt; k++) {
-    a[k] = (raw_arg){pb, seconds, 0, k};
+    a[k] = (raw_arg){pb, seconds, 0, k, nbuf / nt > 1 ? nbuf / nt : 1};
     PSGD_CHECK(pthread_create(&th[k], NULL, raw_main, &a[k]) == 0);
   }
   uint64_t n = 0;
@@ -143,11 +167,288 @@ static double raw_rate(const par_problem *pb, int nt, double seconds) {
     PSGD_CHECK(pthread_join(th[k], NULL) == 0);
     n += a[k].n;
   }
+  if (cpu_per_grad) *cpu_per_grad = (cpu_s() - c0) / (double)n;
   return (double)n / seconds;
 }
 
+/* ------------------------------------------------ the loop's cost ---- */
+
+static double load_avg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
+/* One Async run under the virtual clock at m (step_time st, compute
+ * threads nt, 0: all cores; copy: par_config.vclock_copy): virtual steps
+ * per real second and CPU seconds per step. */
+static int vrun(const par_problem *pb, int m, uint64_t steps, const char *st, int nt, int copy,
+                double *rate, double *cpu_per_step) {
+  par_config c;
+  par_config_default(&c);
+  c.disp = &disp_async_ops;
+  c.n_workers = m;
+  c.m0 = m;
+  c.y0 = 1;
+  c.opt.kind = OPTIM_MOMENTUM;
+  c.opt.lr = 0.0002f; /* throughput only: small enough not to diverge at m = 256 */
+  c.opt.momentum = 0.5f;
+  c.max_steps = steps;
+  c.clock = PAR_CLOCK_VIRTUAL;
+  c.step_time = st;
+  c.compute_threads = nt;
+  c.vclock_copy = copy;
+  char err[PSGD_ERRLEN];
+  par_result r;
+  double c0 = cpu_s();
+  uint64_t t0 = psgd_now_ns();
+  if (par_run(pb, &c, &r, NULL, err, sizeof err)) {
+    fprintf(stderr, "bench_vclock: %s\n", err);
+    return -1;
+  }
+  double real_s = (double)(psgd_now_ns() - t0) * 1e-9;
+  *cpu_per_step = (cpu_s() - c0) / (double)r.steps_started;
+  *rate = (double)r.steps_started / real_s;
+  int bad = !isfinite(r.final_train_loss);
+  par_result_free(&r);
+  if (bad) fprintf(stderr, "bench_vclock: the m = %d run diverged\n", m);
+  return bad ? -1 : 0;
+}
+
+static void med3(double *x, const char *name, const char *unit, const char *extra) {
+  qsort(x, 3, sizeof *x, cmp_double);
+  printf("bench: %s %.3f %s (range %.3f..%.3f%s)\n", name, x[1], unit, x[0], x[2], extra);
+}
+
+/* a problem with next to no gradient (d = 16, g = theta): what is left of a
+ * step is the event loop, the dispatcher, the store and the hand-off */
+static float null_grad(void *ctx, void *ws, const float *theta, uint64_t step, float *g) {
+  (void)ctx;
+  (void)ws;
+  (void)step;
+  float l = 0;
+  for (int i = 0; i < 16; i++) {
+    g[i] = theta[i];
+    l += 0.5f * theta[i] * theta[i];
+  }
+  return l;
+}
+
+/* medians of 31 one-thread copy, gradient and apply times (us), after 3
+ * rounds of warm-up; theta0 is left as it was */
+static void step_medians(const par_problem *pb, void *ws, const optim_spec *os, double *c_us,
+                         double *g_us, double *a_us) {
+  const size_t d = pb->d;
+  float *th = psgd_alloc(d * sizeof *th), *loc = psgd_alloc(d * sizeof *loc);
+  float *g = psgd_calloc(d * sizeof *g), *v = psgd_calloc(d * sizeof *v);
+  PSGD_CHECK(th && loc && g && v);
+  memcpy(th, pb->theta0, d * sizeof *th);
+  double tc[31], tg[31], ta[31];
+  for (int i = -3; i < 31; i++) {
+    uint64_t t0 = psgd_now_ns();
+    memcpy(loc, th, d * sizeof *loc);
+    uint64_t t1 = psgd_now_ns();
+    pb->grad(pb->ctx, ws, loc, (uint64_t)(i + 3), g);
+    uint64_t t2 = psgd_now_ns();
+    ps_update(os, th, v, g, d, 0);
+    uint64_t t3 = psgd_now_ns();
+    if (i < 0) continue;
+    tc[i] = (double)(t1 - t0) * 1e-3;
+    tg[i] = (double)(t2 - t1) * 1e-3;
+    ta[i] = (double)(t3 - t2) * 1e-3;
+  }
+  qsort(tc, 31, sizeof *tc, cmp_double);
+  qsort(tg, 31, sizeof *tg, cmp_double);
+  qsort(ta, 31, sizeof *ta, cmp_double);
+  *c_us = tc[15];
+  *g_us = tg[15];
+  *a_us = ta[15];
+  psgd_free(th);
+  psgd_free(loc);
+  psgd_free(g);
+  psgd_free(v);
+}
+
+static const char *const form[] = {"versions", "copy"}; /* par_config.vclock_copy 0, 1 */
+
+/* The event loop's own cost per step (ns): Async at m = 256 on the null
+ * problem, both forms, with one compute thread and with all cores. */
+static int loop_null(int quick, int ncpu) {
+  float th0[16];
+  for (int i = 0; i < 16; i++) th0[i] = 1.0f + 0.01f * (float)i;
+  par_problem pb;
+  memset(&pb, 0, sizeof pb);
+  pb.d = 16;
+  pb.theta0 = th0;
+  pb.grad = null_grad;
+  const uint64_t steps = quick ? 100000 : 400000;
+  for (int nt = 1; nt <= ncpu; nt += ncpu > 1 ? ncpu - 1 : 1) {
+    double ns[2][3];
+    for (int r = 0; r < 3; r++)
+      for (int h = 1; h >= 0; h--) {
+        double rate, cps;
+        if (vrun(&pb, 256, steps, "constant:100", nt, h, &rate, &cps)) return -1;
+        ns[h][r] = cps * 1e9;
+      }
+    for (int h = 1; h >= 0; h--) {
+      char name[96];
+      snprintf(name, sizeof name, "vclock_null_m256_%dthreads_%s_cpu_ns_per_step", nt, form[h]);
+      med3(ns[h], name, "ns", "");
+    }
+  }
+  return 0;
+}
+
+/* The event loop's cost: virtual steps per real second of Async runs at
+ * m = 16, 128, 256 (all cores computing) against the raw gradient rate of
+ * all cores (every core computing gradients of the same model and batch,
+ * nothing else), measured right before each pair of runs; goal >= 0.9 at
+ * m = 256. Both forms (reads share versions: the default; reads copy: the
+ * reference) side by side, alternating, per model (MLP and LeNet5 at the
+ * quick scale's batch 16). The step-time model is the lognormal of this
+ * machine's calibrated step (copy + gradient + apply, the gradient's cv),
+ * calibrated once per model: "measured" would repeat the calibration (one
+ * thread, 34 steps) in every run, a fixed cost of the run's start that is
+ * printed on its own. Also the CPU time per step over the raw gradient's
+ * and the bounds the step's own memory work sets: gradient / (copy +
+ * gradient + apply) and gradient / (gradient + apply), from median times
+ * (one thread, warm caches); and the rate over the raw rate on m theta and
+ * gradient buffers in turn ("m_buffers": the cache misses m steps in flight
+ * cost any schedule). */
+static int loop_cost(int quick) {
+  char err[PSGD_ERRLEN];
+  data_opts o;
+  data_opts_default(&o);
+  o.syn_c = 1; /* without Fashion-MNIST: synthetic data of its shape */
+  o.syn_h = o.syn_w = 28;
+  dataset ds;
+  const char *dname = "fashion-mnist";
+  if (data_load(dname, &o, &ds, err, sizeof err)) {
+    dname = "synthetic 1x28x28";
+    if (data_load("synthetic", &o, &ds, err, sizeof err)) {
+      fprintf(stderr, "bench_vclock: %s\n", err);
+      return -1;
+    }
+  }
+  const int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  const double run_s = quick ? 0.7 : 2.0;
+  printf("bench_vclock: loop cost on %s, %d online CPUs, load average %.2f, runs of about "
+         "%.1f s, 3 repetitions alternating copy and versions\n", dname, ncpu, load_avg(), run_s);
+  int rc = loop_null(quick, ncpu);
+  static const char *const models[] = {"mlp", "lenet5"};
+  static const int ms[] = {16, 128, 256};
+  for (int k = 0; k < 2 && !rc; k++) {
+    model_spec spec = {models[k], ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes,
+                       k == 0 ? 3 : 0, {128, 128, 128}};
+    model *md = model_create(&spec, err, sizeof err);
+    if (!md) {
+      fprintf(stderr, "bench_vclock: %s\n", err);
+      rc = -1;
+      break;
+    }
+    const size_t d = model_n_params(md);
+    float *th0 = psgd_alloc(d * sizeof(float));
+    model_init(md, th0, 1);
+    problem_model ctx = {&ds, md, 16, 1};
+    par_problem pb = problem_model_make(&ctx, th0);
+    void *ws = pb.ws_create(pb.ctx, 0);
+    optim_spec os = {0};
+    os.kind = OPTIM_MOMENTUM;
+    os.lr = 0.0002f;
+    os.momentum = 0.5f;
+    vclock_model cal;
+    uint64_t tc = psgd_now_ns();
+    if (!ws || vclock_calibrate(&pb, ws, &os, 1, &cal, err, sizeof err)) {
+      fprintf(stderr, "bench_vclock: calibration failed: %s\n", ws ? err : "no workspace");
+      rc = -1;
+    }
+    double cal_ms = (double)(psgd_now_ns() - tc) * 1e-6;
+    double tc_us, tg_us, ta_us; /* medians: robust to the other helpers' load */
+    if (!rc) step_medians(&pb, ws, &os, &tc_us, &tg_us, &ta_us);
+    if (ws) pb.ws_free(pb.ctx, ws);
+    if (rc) {
+      psgd_free(th0);
+      model_free(md);
+      break;
+    }
+    char st[64];
+    snprintf(st, sizeof st, "lognormal:%.3f,0.3", tc_us + tg_us + ta_us);
+    double raw0 = raw_rate(&pb, ncpu, 1, 0.5, NULL);
+    const uint64_t steps = (uint64_t)(raw0 * run_s) + 1;
+    printf("bench_vclock: %s batch 16, %llu steps per run, step_time %s (medians of one "
+           "thread, warm: copy %.1f, gradient %.1f, apply %.1f us)\n", model_describe(md),
+           (unsigned long long)steps, st, tc_us, tg_us, ta_us);
+    printf("bench: vclock_%s_b16_calibration_ms %.1f ms (once per measured run)\n", models[k],
+           cal_ms);
+    printf("bench: vclock_%s_b16_bound_copy %.3f ratio (gradient / copy + gradient + apply)\n",
+           models[k], tg_us / (tc_us + tg_us + ta_us));
+    printf("bench: vclock_%s_b16_bound_versions %.3f ratio (gradient / gradient + apply)\n",
+           models[k], tg_us / (tg_us + ta_us));
+    for (int j = 0; j < 3 && !rc; j++) {
+      double ratio[2][3], cold[2][3], cpu[2][3], raw[3], rawc[3], rcpu;
+      for (int r = 0; r < 3 && !rc; r++) {
+        raw[r] = raw_rate(&pb, ncpu, 1, run_s * 0.5, &rcpu);
+        rawc[r] = raw_rate(&pb, ncpu, ms[j], run_s * 0.5, NULL);
+        for (int h = 1; h >= 0 && !rc; h--) { /* before (copy), then after (versions) */
+          double rate, cps;
+          if (vrun(&pb, ms[j], steps, st, 0, h, &rate, &cps)) rc = -1;
+          ratio[h][r] = rate / raw[r];
+          cold[h][r] = rate / rawc[r];
+          cpu[h][r] = cps / rcpu; /* CPU per step / CPU per raw gradient */
+        }
+      }
+      if (rc) break;
+      char name[96];
+      for (int h = 1; h >= 0; h--) {
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_rate_over_raw", models[k], ms[j],
+                 form[h]);
+        med3(ratio[h], name, "ratio", ms[j] == 256 ? "; goal >= 0.9" : "");
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_rate_over_raw_m_buffers", models[k],
+                 ms[j], form[h]);
+        med3(cold[h], name, "ratio", "");
+        snprintf(name, sizeof name, "vclock_%s_b16_m%d_%s_cpu_per_step_over_raw", models[k],
+                 ms[j], form[h]);
+        med3(cpu[h], name, "ratio", "");
+      }
+      snprintf(name, sizeof name, "vclock_%s_b16_m%d_raw_gradients_per_s_%dcpu", models[k],
+               ms[j], ncpu);
+      qsort(raw, 3, sizeof *raw, cmp_double);
+      printf("bench: %s %.0f grads/s (range %.0f..%.0f)\n", name, raw[1], raw[0], raw[2]);
+      snprintf(name, sizeof name, "vclock_%s_b16_m%d_raw_gradients_per_s_%dcpu_m_buffers",
+               models[k], ms[j], ncpu);
+      qsort(rawc, 3, sizeof *rawc, cmp_double);
+      printf("bench: %s %.0f grads/s (range %.0f..%.0f)\n", name, rawc[1], rawc[0], rawc[2]);
+      fflush(stdout);
+    }
+    psgd_free(th0);
+    model_free(md);
+  }
+  printf("bench_vclock: load average %.2f at the end\n", load_avg());
+  data_free(&ds);
+  return rc;
+}
+
 int main(int argc, char **argv) {
-  int quick = argc > 1 && !strcmp(argv[1], "--quick");
+  int quick = 0;
+  const char *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick")) quick = 1;
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
+             (!strcmp(argv[i + 1], "m2") || !strcmp(argv[i + 1], "loop")))
+      only = argv[++i];
+    else {
+      fprintf(stderr, "usage: bench_vclock [--quick] [--only m2|loop]\n");
+      return 2;
+    }
+  }
+  if (only && !strcmp(only, "loop")) {
+    model_blas_init();
+    return loop_cost(quick) ? 1 : 0;
+  }
   char err[PSGD_ERRLEN];
   data_opts o;
   data_opts_default(&o);
@@ -215,26 +516,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
 
-  /* the loop's cost at m = 256 */
-  double vr[3], rr[3];
-  const uint64_t big = quick ? 20000 : 100000;
-  for (int r = 0; r < reps; r++) {
-    rr[r] = raw_rate(&pb, ncpu, quick ? 1.0 : 3.0);
-    outcome x = {0, 0, 0, 0};
-    if (run_one(&pb, &disp_async_ops, 256, 1, big, 1, 0, &x)) rc = 1;
-    vr[r] = (double)x.started / x.real_s;
-  }
-  double ratio[3];
-  for (int r = 0; r < reps; r++) ratio[r] = vr[r] / rr[r];
-  qsort(vr, 3, sizeof *vr, cmp_double);
-  qsort(rr, 3, sizeof *rr, cmp_double);
-  qsort(ratio, 3, sizeof *ratio, cmp_double);
-  printf("bench: vclock_m256_virtual_steps_per_real_s %.0f steps/s (range %.0f..%.0f)\n", vr[1],
-         vr[0], vr[2]);
-  printf("bench: vclock_raw_gradients_per_s_%dcpu %.0f grads/s (range %.0f..%.0f)\n", ncpu,
-         rr[1], rr[0], rr[2]);
-  printf("bench: vclock_m256_rate_over_raw %.3f ratio (range %.3f..%.3f; goal >= 0.9)\n",
-         ratio[1], ratio[0], ratio[2]);
+  if (!only && loop_cost(quick)) rc = 1;
   psgd_free(theta0);
   model_free(m);
   data_free(&ds);

@@ -244,7 +244,7 @@ static int run_engine(const run_spec *s) {
   printf("; %s %s batch %d lr %g mu %g seed %llu\n", s->dataset, s->model, s->batch, s->lr,
          s->momentum, (unsigned long long)s->seed);
   fflush(stdout);
-  engine_io io = {NULL, 0, on_engine_progress, NULL, NULL};
+  engine_io io = {NULL, on_engine_progress, NULL, NULL}; /* records nothing */
   run_result res;
   uint64_t t0 = psgd_now_ns();
   if (engine_run(s, &io, &res, err, sizeof err)) {

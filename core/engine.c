@@ -1,11 +1,12 @@
-/* engine.c - engine_run (engine.h): one run spec executed in parallel.
- * Resolves the algorithm into dispatcher + param store + controllers (names
- * from their registries), builds the spec's problem (problem.h: data,
- * model, update rule, evaluation, step budget), places the workers (hw/), runs the
- * parallel loop (par.h) on the minibatch gradient of GETBATCH(i), evaluates
- * the monitor's snapshots on the test set after the run (so evaluation does
- * not compete with the workers), and hands steps, evals, events and the
- * placement to the recorder. */
+/* engine.c - engine_run (engine.h): one run spec executed in parallel, as
+ * a sequence of named steps: resolve the algorithm into dispatcher + param
+ * store + controllers (algo.c), build the spec's problem (problem.h: data,
+ * model, update rule, evaluation, step budget), prepare (final theta,
+ * placement on hw/, initial loss), open the step log, train (par.h: the
+ * parallel loop on the minibatch gradient of GETBATCH(i)), evaluate the
+ * monitor's snapshots and the final theta on the test set after the run (so
+ * evaluation does not compete with the workers), fill the result, and hand
+ * steps, evals, events and the placement to the caller's sink. */
 #define _GNU_SOURCE
 #include "engine.h"
 
@@ -133,13 +134,6 @@ static void on_eval(void *ctx, const eval_rec *e, double steps_per_s) {
 
 /* --------------------------------------------------------------- run ---- */
 
-static int rec_steplog_cb(void *ctx, const step_rec *r, size_t n) {
-  (void)ctx;
-  (void)r;
-  (void)n;
-  return 0; /* record_steps off or no recorder: drop */
-}
-
 /* Under an address-space limit (ulimit -v), many workers can exhaust it
  * inside OpenBLAS: a thread in an sgemm call takes a 128 MiB buffer (seen in
  * a debugger: blas_memory_alloc mmaps 134217728 bytes), and when that mmap
@@ -178,334 +172,375 @@ static int address_space_ok(int threads, char *err, size_t errlen) {
                   (double)rl.rlim_cur / (1 << 30));
 }
 
-int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *err,
-               size_t errlen) {
-  memset(res, 0, sizeof *res);
+/* One run between its named steps. */
+typedef struct {
+  const run_spec *s;
+  const engine_io *io;
+  const engine_sink *sink;   /* NULL: record nothing */
   engine_algo a;
-  if (engine_resolve(s, &a, err, errlen)) return -1;
-  if (s->batch < 1) return psgd_err(err, errlen, "batch size %d must be >= 1", s->batch);
-  if (!(s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0 || s->target_acc > 0 ||
-        s->epsilon > 0) ||
-      (s->target_acc > 0 && !(s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0) &&
-       !(s->eval_every_s > 0 || s->eval_every_steps > 0)))
-    return psgd_err(err, errlen, "no usable stop condition: set epochs, steps or seconds");
-
-  int rc = -1;
+  int virt;                  /* virtual clock: no threads to place */
   problem_setup P;
-  steplog *log = NULL;
-  rec_writer *writer = NULL;
-  eval_rec *evals = NULL;
-  uint64_t *replay = NULL;
-  par_result pr;
-  memset(&pr, 0, sizeof pr);
+  int have_P;
   place_ctx pc;
-  memset(&pc, 0, sizeof pc);
-  int have_pr = 0;
+  float *theta;              /* the final theta */
+  double l0;                 /* initial test loss */
+  steplog *log;              /* step records, NULL: none */
+  int steps_live;            /* sink->steps_live succeeded: steps_end still owed */
+  uint64_t *replay;          /* step_time "run:<key>": that run's step durations */
+  size_t n_replay;
+  char membind[160];         /* where the shared state went */
+  par_result pr;
+  int have_pr;
+  eval_rec *evals;           /* the snapshots' and the final evaluation */
+  int n_ev;
+  double best;
+} engine_state;
 
-  if (problem_setup_make(&P, s, err, errlen)) return -1;
-  const size_t d = P.d;
-  float *theta = psgd_alloc(d * sizeof *theta);
-  if (!theta) {
-    psgd_err(err, errlen, "out of memory for %s", model_describe(P.m));
-    goto out;
+static int stop_condition_ok(const run_spec *s, char *err, size_t errlen) {
+  int budget = s->stop_epochs > 0 || s->stop_steps > 0 || s->stop_seconds > 0;
+  if (!(budget || s->target_acc > 0 || s->epsilon > 0) ||
+      (s->target_acc > 0 && !budget && !(s->eval_every_s > 0 || s->eval_every_steps > 0)))
+    return psgd_err(err, errlen, "no usable stop condition: set epochs, steps or seconds");
+  return 0;
+}
+
+/* The final theta's buffer, the placement, the initial loss. */
+static int prepare(engine_state *E, run_result *res, char *err, size_t errlen) {
+  if (!(E->theta = psgd_alloc(E->P.d * sizeof *E->theta)))
+    return psgd_err(err, errlen, "out of memory for %s", model_describe(E->P.m));
+  if (!E->virt && place(E->s, &E->pc, err, errlen)) return -1;
+  double a0;
+  problem_evaluate(&E->P, E->P.theta0, &E->l0, &a0);
+  res->initial_loss = E->l0;
+  return 0;
+}
+
+/* Step records: everything in memory and handed over after the run, or
+ * (long or open-ended runs) drained through the sink while it runs. */
+static int open_steplog(engine_state *E, char *err, size_t errlen) {
+  const run_spec *s = E->s;
+  if (!(E->sink && E->sink->steps_end && s->record_steps)) return 0;
+  uint64_t max_steps = E->P.max_steps, expect = 0;
+  if (max_steps) expect = E->a.disp->rejects ? 3 * max_steps : max_steps + (uint64_t)s->threads;
+  int post = expect > 0 && expect <= FLUSH_AFTER_MAX_ROWS;
+  size_t cap = post ? expect : 1u << 20;
+  if (!E->sink->steps_live) post = 1; /* the sink holds no live drain: all in memory */
+  if (!(E->log = steplog_create(E->virt ? 1 : s->threads, cap, err, errlen))) return -1;
+  if (!post) {
+    if (E->sink->steps_live(E->sink->ctx, E->log, err, errlen)) return -1;
+    E->steps_live = 1;
   }
-  /* virtual workers have no threads to place */
-  const int virt = !strcmp(s->clock, "virtual");
-  if (!virt && place(s, &pc, err, errlen)) goto out;
+  return 0;
+}
 
-  double l0, a0;
-  problem_evaluate(&P, P.theta0, &l0, &a0);
-  res->initial_loss = l0;
-
-  const double steps_per_epoch = P.steps_per_epoch;
-  const uint64_t max_steps = P.max_steps;
-
-  /* step records: everything in memory and flushed after the run, or (long
-   * or open-ended runs) drained by a writer thread while it runs */
-  int record = io && io->r && s->record_steps;
-  uint64_t expect = 0;
-  if (record) {
-    if (max_steps)
-      expect = a.disp->rejects ? 3 * max_steps : max_steps + (uint64_t)s->threads;
-    int post = expect > 0 && expect <= FLUSH_AFTER_MAX_ROWS;
-    log = steplog_create(virt ? 1 : s->threads, post ? expect : 1u << 20, err, errlen);
-    if (!log) goto out;
-    if (!post && !(writer = rec_writer_start(io->r, io->run_id, log, 1.0, err, errlen))) goto out;
-  }
-
-  if (address_space_ok(s->threads, err, errlen)) goto out;
-  par_problem prob = problem_setup_par(&P);
-  prog_ctx pgc = {io, s};
-  par_config c;
-  par_config_default(&c);
-  c.disp = a.disp;
-  c.store = a.store;
-  c.ctl_y = a.ctl_y;
-  c.ctl_m = a.ctl_m;
-  c.n_workers = s->threads;
-  c.m0 = s->threads;
-  c.y0 = s->y0;
-  c.decay_k = s->y_decay_k;
-  c.window = s->probe_window;
-  c.probe_steps = s->probe_steps;
-  c.exec_steps = s->exec_steps;
-  c.opt = P.opt;
-  c.backoff = a.backoff;
-  c.ps_bound = s->ps_bound;
-  c.seed = s->seed;
-  c.max_steps = max_steps;
-  c.max_seconds = s->stop_seconds;
-  c.epsilon = s->epsilon;
-  c.target_acc = s->target_acc;
-  c.stop_flag = io ? io->stop_flag : NULL;
-  c.initial_loss = l0;
-  c.diverge_factor = DIVERGE_FACTOR;
-  c.eval_every_s = s->eval_every_s;
-  c.eval_every_steps = s->eval_every_steps > 0 ? (uint64_t)s->eval_every_steps : 0;
-  c.steps_per_epoch = steps_per_epoch;
-  c.eval_online = problem_evaluate;
-  c.eval_ctx = &P;
-  c.on_eval = on_eval;
-  c.on_eval_ctx = &pgc;
+/* The parallel loop's settings from the spec, the algorithm and the problem. */
+static void config_make(engine_state *E, par_config *c, prog_ctx *pgc) {
+  const run_spec *s = E->s;
+  par_config_default(c);
+  c->disp = E->a.disp;
+  c->store = E->a.store;
+  c->ctl_y = E->a.ctl_y;
+  c->ctl_m = E->a.ctl_m;
+  c->n_workers = s->threads;
+  c->m0 = s->threads;
+  c->y0 = s->y0;
+  c->decay_k = s->y_decay_k;
+  c->window = s->probe_window;
+  c->probe_steps = s->probe_steps;
+  c->exec_steps = s->exec_steps;
+  c->opt = E->P.opt;
+  c->backoff = E->a.backoff;
+  c->ps_bound = s->ps_bound;
+  c->seed = s->seed;
+  c->max_steps = E->P.max_steps;
+  c->max_seconds = s->stop_seconds;
+  c->epsilon = s->epsilon;
+  c->target_acc = s->target_acc;
+  c->stop_flag = E->io ? E->io->stop_flag : NULL;
+  c->initial_loss = E->l0;
+  c->diverge_factor = DIVERGE_FACTOR;
+  c->eval_every_s = s->eval_every_s;
+  c->eval_every_steps = s->eval_every_steps > 0 ? (uint64_t)s->eval_every_steps : 0;
+  c->steps_per_epoch = E->P.steps_per_epoch;
+  c->eval_online = problem_evaluate;
+  c->eval_ctx = &E->P;
+  c->on_eval = on_eval;
+  c->on_eval_ctx = pgc;
   int pre = 2;
   if (s->eval_every_s > 0 && s->stop_seconds > 0) pre = (int)(s->stop_seconds / s->eval_every_s) + 2;
-  c.snap_prealloc = pre < 64 ? pre : 64;
-  c.on_thread = on_thread;
-  c.thread_ctx = &pc;
-  c.log = log;
-  if (virt) {
-    c.clock = PAR_CLOCK_VIRTUAL;
-    c.step_time = s->step_time;
+  c->snap_prealloc = pre < 64 ? pre : 64;
+  c->on_thread = E->virt ? NULL : on_thread;
+  c->thread_ctx = &E->pc;
+  c->log = E->log;
+  if (E->virt) {
+    c->clock = PAR_CLOCK_VIRTUAL;
+    c->step_time = s->step_time;
     /* PSGD_COMPUTE_THREADS: for sweeps (psgd run), where the spec has no
      * such setting because it never changes the results */
-    c.compute_threads = s->compute_threads;
+    c->compute_threads = s->compute_threads;
     const char *ct = getenv("PSGD_COMPUTE_THREADS");
-    if (!c.compute_threads && ct && *ct) c.compute_threads = atoi(ct);
-    if (!strncmp(s->step_time, "run:", 4)) {
-      /* replay a recorded run's step durations, from this run's database */
-      if (!io || !io->r) {
-        psgd_err(err, errlen, "step_time %s needs the database that holds that run (psgd run "
-                 "--db), none is open", s->step_time);
-        goto out;
-      }
-      if (rec_run_step_durations(io->r, s->step_time + 4, &replay, &c.n_replay, err, errlen))
-        goto out;
-      c.replay_ns = replay;
-    }
-    c.on_thread = NULL;
+    if (!c->compute_threads && ct && *ct) c->compute_threads = atoi(ct);
+    c->replay_ns = E->replay;
+    c->n_replay = E->n_replay;
   }
+}
 
-  /* shared state (theta, counters, momentum) is allocated and first touched
-   * by this thread inside par_run: put it on worker 0's node (or
-   * interleaved) for that long; the workers set their own policy */
-  char membind[160] = "";
-  if (!virt) {
+/* step_time "run:<key>": the recorded run's step durations, from the sink. */
+static int load_replay(engine_state *E, char *err, size_t errlen) {
+  const run_spec *s = E->s;
+  if (!E->virt || strncmp(s->step_time, "run:", 4) != 0) return 0;
+  if (!E->sink || !E->sink->step_durations)
+    return psgd_err(err, errlen, "step_time %s needs the database that holds that run (psgd run "
+                    "--db), none is open", s->step_time);
+  return E->sink->step_durations(E->sink->ctx, s->step_time + 4, &E->replay, &E->n_replay, err,
+                                 errlen);
+}
+
+/* par_run, with the shared state (theta, counters, momentum: allocated and
+ * first touched by this thread inside par_run) on worker 0's node (or
+ * interleaved) for that long; the workers set their own policy. */
+static int train(engine_state *E, char *err, size_t errlen) {
+  const run_spec *s = E->s;
+  prog_ctx pgc = {E->io, s};
+  par_config c;
+  config_make(E, &c, &pgc);
+  par_problem prob = problem_setup_par(&E->P);
+  if (!E->virt) {
     char e[PSGD_ERRLEN] = "";
-    if (hw_membind_shared(pc.topo, &pc.plan, s->mem_interleave, membind, sizeof membind, e,
-                          sizeof e)) {
-      if (!s->bind_best_effort) {
-        psgd_err(err, errlen, "%s (bind_best_effort = true records the failure and runs on)", e);
-        goto out;
-      }
-      snprintf(membind, sizeof membind, "not bound: %s", e);
+    if (hw_membind_shared(E->pc.topo, &E->pc.plan, s->mem_interleave, E->membind,
+                          sizeof E->membind, e, sizeof e)) {
+      if (!s->bind_best_effort)
+        return psgd_err(err, errlen, "%s (bind_best_effort = true records the failure and runs "
+                        "on)", e);
+      snprintf(E->membind, sizeof E->membind, "not bound: %s", e);
     }
   }
-  int par_rc = par_run(&prob, &c, &pr, theta, err, errlen);
-  if (!virt) {
+  int par_rc = par_run(&prob, &c, &E->pr, E->theta, err, errlen);
+  if (!par_rc) E->have_pr = 1;
+  if (!E->virt) {
     char e[PSGD_ERRLEN] = "";
-    if (hw_membind_default(pc.topo, e, sizeof e) && !par_rc) {
-      psgd_err(err, errlen, "%s", e);
-      goto out;
-    }
+    if (hw_membind_default(E->pc.topo, e, sizeof e) && !par_rc)
+      return psgd_err(err, errlen, "%s", e);
   }
-  if (par_rc) goto out;
-  have_pr = 1;
+  return par_rc;
+}
 
-  /* evaluate the snapshots now that the workers are gone */
-  int n_ev = 0;
-  evals = calloc((size_t)pr.n_snaps + 1, sizeof *evals);
-  if (!evals) {
-    psgd_err(err, errlen, "out of memory for %d evaluations", pr.n_snaps + 1);
-    goto out;
+/* The snapshots on the test set now that the workers are gone, then the
+ * final theta; progress for the deferred ones and the final one (online
+ * ones were reported live). */
+static int evaluate_all(engine_state *E, char *err, size_t errlen) {
+  const par_result *pr = &E->pr;
+  if (!(E->evals = calloc((size_t)pr->n_snaps + 1, sizeof *E->evals)))
+    return psgd_err(err, errlen, "out of memory for %d evaluations", pr->n_snaps + 1);
+  for (int i = 0; i < pr->n_snaps; i++) {
+    eval_rec e = pr->snaps[i].e;
+    if (pr->snaps[i].theta) problem_evaluate(&E->P, pr->snaps[i].theta, &e.test_loss, &e.test_acc);
+    if (isfinite(e.test_acc) && e.test_acc > E->best) E->best = e.test_acc;
+    E->evals[E->n_ev++] = e;
   }
-  double best = 0;
-  for (int i = 0; i < pr.n_snaps; i++) {
-    eval_rec e = pr.snaps[i].e;
-    if (pr.snaps[i].theta) problem_evaluate(&P, pr.snaps[i].theta, &e.test_loss, &e.test_acc);
-    if (isfinite(e.test_acc) && e.test_acc > best) best = e.test_acc;
-    evals[n_ev++] = e;
+  eval_rec e;
+  memset(&e, 0, sizeof e);
+  e.t_ns = (uint64_t)(pr->wall_s * 1e9);
+  e.steps_accepted = pr->steps_accepted;
+  e.epoch = (double)pr->steps_accepted / E->P.steps_per_epoch;
+  e.train_loss = pr->final_train_loss;
+  problem_evaluate(&E->P, E->theta, &e.test_loss, &e.test_acc);
+  if (isfinite(e.test_acc) && e.test_acc > E->best) E->best = e.test_acc;
+  E->evals[E->n_ev++] = e;
+  const engine_io *io = E->io;
+  for (int i = 0; io && io->progress && i < E->n_ev; i++) {
+    if (i < pr->n_snaps && !pr->snaps[i].theta) continue;
+    double el = E->evals[i].t_ns * 1e-9;
+    io->progress(io->progress_ctx, E->s, &E->evals[i],
+                 el > 0 ? E->evals[i].steps_accepted / el : 0.0);
   }
-  double fl, fa;
-  problem_evaluate(&P, theta, &fl, &fa);
-  {
-    eval_rec e;
-    memset(&e, 0, sizeof e);
-    e.t_ns = (uint64_t)(pr.wall_s * 1e9);
-    e.steps_accepted = pr.steps_accepted;
-    e.epoch = (double)pr.steps_accepted / steps_per_epoch;
-    e.train_loss = pr.final_train_loss;
-    e.test_loss = fl;
-    e.test_acc = fa;
-    evals[n_ev++] = e;
-    if (isfinite(fa) && fa > best) best = fa;
-  }
-  /* the deferred evaluations and the final one (online ones were reported live) */
-  for (int i = 0; io && io->progress && i < n_ev; i++) {
-    if (i < pr.n_snaps && !pr.snaps[i].theta) continue;
-    double el = evals[i].t_ns * 1e-9;
-    io->progress(io->progress_ctx, s, &evals[i], el > 0 ? evals[i].steps_accepted / el : 0.0);
-  }
+  return 0;
+}
 
-  res->status = pr.status == RUN_INTERRUPTED ? RUN_INTERRUPTED : pr.status;
-  if (res->status == RUN_OK && s->target_acc > 0 && fa >= s->target_acc) res->status = RUN_CONVERGED;
-  res->wall_s = pr.wall_s;
-  res->steps_started = pr.steps_started;
-  res->steps_accepted = pr.steps_accepted;
-  res->epochs = (double)pr.steps_accepted / steps_per_epoch;
-  res->final_train_loss = pr.final_train_loss;
-  res->final_test_loss = fl;
-  res->final_test_acc = fa;
-  res->best_test_acc = best;
-  res->pinned = !virt;
+/* The run's result from the loop's and the final evaluation. */
+static void result_fill(const engine_state *E, run_result *res) {
+  const run_spec *s = E->s;
+  const par_result *pr = &E->pr;
+  const eval_rec *fin = &E->evals[E->n_ev - 1];
+  res->status = pr->status;
+  if (res->status == RUN_OK && s->target_acc > 0 && fin->test_acc >= s->target_acc)
+    res->status = RUN_CONVERGED;
+  res->wall_s = pr->wall_s;
+  res->steps_started = pr->steps_started;
+  res->steps_accepted = pr->steps_accepted;
+  res->epochs = (double)pr->steps_accepted / E->P.steps_per_epoch;
+  res->final_train_loss = pr->final_train_loss;
+  res->final_test_loss = fin->test_loss;
+  res->final_test_acc = fin->test_acc;
+  res->best_test_acc = E->best;
+  res->pinned = !E->virt;
   for (int i = 0; i < s->threads; i++)
-    if (!pr.bound[i]) res->pinned = 0;
-  if (virt)
+    if (!pr->bound[i]) res->pinned = 0;
+  if (E->virt)
     snprintf(res->placement, sizeof res->placement,
              "virtual clock: %d simulated workers, step time %s", s->threads, s->step_time);
   else
-    place_describe(&pc, s, pr.pu, pr.bound, res->placement, sizeof res->placement);
+    place_describe(&E->pc, s, pr->pu, pr->bound, res->placement, sizeof res->placement);
+}
 
-  if (io && io->r) {
-    rec *r = io->r;
-    char versions[160];
-    snprintf(versions, sizeof versions, "{\"hwloc\":\"%s\",\"engine\":\"%s/%s\"}",
-             hw_version(), a.disp->name, a.store->name);
-    char *xml = virt ? NULL : hw_topo_xml(pc.topo);
-    int bad = rec_run_info(r, io->run_id, xml, versions, err, errlen);
-    free(xml);
-    if (bad) goto out;
-    place_rec *pl = calloc((size_t)s->threads, sizeof *pl);
-    if (!pl) {
-      psgd_err(err, errlen, "out of memory for the placement rows");
-      goto out;
-    }
-    /* Each row describes one machine only. This machine's topology: the
-     * PU the worker ran on and its core/node/package there. A planning
-     * topology (synthetic or XML, runs.topology_xml): the planned slot, all
-     * of it on that topology, never bound; the PUs it ran on here are in
-     * the event 'placement_actual'. */
-    int planning = pc.topo && !hw_topo_is_thissystem(pc.topo);
-    for (int i = 0; i < s->threads; i++) {
-      pl[i].worker = i;
-      pl[i].pu_os = pr.pu[i];
-      pl[i].core = pl[i].node = pl[i].package = -1;
-      if (planning) {
-        pl[i].pu_os = -1;
-        if (pc.have_plan && i < pc.plan.n) {
-          pl[i].pu_os = pc.plan.slots[i].pu_os;
-          pl[i].core = pc.plan.slots[i].core;
-          pl[i].node = pc.plan.slots[i].node;
-          pl[i].package = pc.plan.slots[i].package;
-        }
-      } else if (pc.topo) {
-        hw_pu_locate(pc.topo, pr.pu[i], &pl[i].core, &pl[i].node, &pl[i].package);
+/* One placement row per worker, each describing one machine only. This
+ * machine's topology: the PU the worker ran on and its core/node/package
+ * there. A planning topology (synthetic or XML, runs.topology_xml): the
+ * planned slot, all of it on that topology, never bound; the PUs it ran on
+ * here are in the event 'placement_actual'. */
+static void placement_rows(const engine_state *E, place_rec *pl) {
+  const place_ctx *pc = &E->pc;
+  const par_result *pr = &E->pr;
+  int planning = pc->topo && !hw_topo_is_thissystem(pc->topo);
+  for (int i = 0; i < E->s->threads; i++) {
+    pl[i].worker = i;
+    pl[i].pu_os = pr->pu[i];
+    pl[i].core = pl[i].node = pl[i].package = -1;
+    if (planning) {
+      pl[i].pu_os = -1;
+      if (pc->have_plan && i < pc->plan.n) {
+        pl[i].pu_os = pc->plan.slots[i].pu_os;
+        pl[i].core = pc->plan.slots[i].core;
+        pl[i].node = pc->plan.slots[i].node;
+        pl[i].package = pc->plan.slots[i].package;
       }
-      pl[i].bound = planning ? 0 : pr.bound[i];
+    } else if (pc->topo) {
+      hw_pu_locate(pc->topo, pr->pu[i], &pl[i].core, &pl[i].node, &pl[i].package);
     }
-    /* virtual workers ran nowhere: no placement rows */
-    bad = virt ? 0 : rec_placement(r, io->run_id, pl, (size_t)s->threads, err, errlen);
-    free(pl);
-    if (bad) goto out;
-    if (rec_evals(r, io->run_id, evals, (size_t)n_ev, err, errlen)) goto out;
-    /* the store's footprint and the run's counters as events */
-    event_rec extra[10]; /* at most 8 below */
-    int nx = 0;
-    memset(extra, 0, sizeof extra);
-    uint64_t t_end = (uint64_t)(pr.wall_s * 1e9);
-    if (a.store->versions) {
-      extra[nx] = (event_rec){t_end, "leashed_live_peak", (double)pr.store.live_peak, ""};
-      snprintf(extra[nx].detail, sizeof extra[nx].detail,
-               "versions allocated %llu, %zu bytes, dropped %llu",
-               (unsigned long long)pr.store.allocated, pr.store.bytes,
-               (unsigned long long)pr.store.dropped);
-      nx++;
-    }
-    /* what the placement became (value 1 = as asked, 0 = nearest
-     * equivalent) and where the shared state went */
-    if (virt) {
-      extra[nx] = (event_rec){0, "clock", 1.0, ""};
-      snprintf(extra[nx].detail, sizeof extra[nx].detail,
-               "virtual: simulated %d-core machine, step time %.40s", s->threads, s->step_time);
-      nx++;
-    } else {
-      extra[nx] = (event_rec){0, "placement", (double)pc.plan.exact, ""};
-      {
-        char d[400];
-        snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc.plan.policy,
-                 pc.plan.note[0] ? ": " : "", pc.plan.note);
-        snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
-                 (int)sizeof extra[nx].detail - 1, d);
-      }
-      nx++;
-      if (planning) {
-        /* the rows hold the plan; where the workers really ran (unbound) */
-        extra[nx] = (event_rec){0, "placement_actual", 0.0, ""};
-        int dl = snprintf(extra[nx].detail, sizeof extra[nx].detail, "ran unbound on PUs");
-        for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof extra[nx].detail; i++)
-          dl += snprintf(extra[nx].detail + dl, sizeof extra[nx].detail - (size_t)dl, " %d",
-                         pr.pu[i]);
-        nx++;
-      }
-      extra[nx] = (event_rec){0, "membind", 0.0, ""};
-      snprintf(extra[nx].detail, sizeof extra[nx].detail, "%.*s",
-               (int)sizeof extra[nx].detail - 1, membind);
-      nx++;
-    }
-
-    /* contention on the stores that retry (thesis Sec. 3.5): failed
-     * try-locks / CASes and backoff waits; a blocking lock (no backoff)
-     * waits inside pthreads and counts no retries */
-    if (a.store->retries) {
-      extra[nx++] = (event_rec){t_end, "store_retries", (double)pr.store.retries, ""};
-      extra[nx++] = (event_rec){t_end, "store_backoffs", (double)pr.store.backoffs, ""};
-    }
-    if (pr.steps_rejected) {
-      extra[nx] = (event_rec){t_end, "rejected", (double)pr.steps_rejected, ""};
-      nx++;
-    }
-    if (pr.events_lost) {
-      extra[nx] = (event_rec){t_end, "events_lost", (double)pr.events_lost, ""};
-      nx++;
-    }
-    if (rec_events(r, io->run_id, pr.events, (size_t)pr.n_events, err, errlen)) goto out;
-    if (nx && rec_events(r, io->run_id, extra, (size_t)nx, err, errlen)) goto out;
-    uint64_t t = psgd_now_ns();
-    if (writer) {
-      rec_writer_stats ws;
-      rec_writer *w = writer;
-      writer = NULL;
-      if (rec_writer_stop(w, &ws, err, errlen)) goto out;
-      res->flush_s = ws.final_flush_s;
-    } else if (log) {
-      if (rec_steplog_flush(r, io->run_id, log, 1, err, errlen) < 0) goto out;
-      res->flush_s = (psgd_now_ns() - t) * 1e-9;
-    }
-  } else if (log) {
-    steplog_drain(log, 1, rec_steplog_cb, NULL);
+    pl[i].bound = planning ? 0 : pr->bound[i];
   }
+}
+
+/* The run's own events beyond the loop's: the store's footprint and
+ * counters, what the placement became (value 1 = as asked, 0 = nearest
+ * equivalent) and where the shared state went. Returns how many (<= 8). */
+#define RUN_EVENTS_MAX 8
+static int run_events(const engine_state *E, event_rec *x) {
+  const run_spec *s = E->s;
+  const par_result *pr = &E->pr;
+  const place_ctx *pc = &E->pc;
+  int nx = 0;
+  memset(x, 0, RUN_EVENTS_MAX * sizeof *x);
+  uint64_t t_end = (uint64_t)(pr->wall_s * 1e9);
+  if (E->a.store->versions) {
+    x[nx] = (event_rec){t_end, "leashed_live_peak", (double)pr->store.live_peak, ""};
+    snprintf(x[nx].detail, sizeof x[nx].detail, "versions allocated %llu, %zu bytes, dropped %llu",
+             (unsigned long long)pr->store.allocated, pr->store.bytes,
+             (unsigned long long)pr->store.dropped);
+    nx++;
+  }
+  if (E->virt) {
+    x[nx] = (event_rec){0, "clock", 1.0, ""};
+    snprintf(x[nx].detail, sizeof x[nx].detail,
+             "virtual: simulated %d-core machine, step time %.40s", s->threads, s->step_time);
+    nx++;
+  } else {
+    x[nx] = (event_rec){0, "placement", (double)pc->plan.exact, ""};
+    char d[400];
+    snprintf(d, sizeof d, "%s -> %s%s%s", s->placement, pc->plan.policy,
+             pc->plan.note[0] ? ": " : "", pc->plan.note);
+    snprintf(x[nx].detail, sizeof x[nx].detail, "%.*s", (int)sizeof x[nx].detail - 1, d);
+    nx++;
+    if (pc->topo && !hw_topo_is_thissystem(pc->topo)) {
+      /* the rows hold the plan; where the workers really ran (unbound) */
+      x[nx] = (event_rec){0, "placement_actual", 0.0, ""};
+      int dl = snprintf(x[nx].detail, sizeof x[nx].detail, "ran unbound on PUs");
+      for (int i = 0; i < s->threads && dl > 0 && (size_t)dl < sizeof x[nx].detail; i++)
+        dl += snprintf(x[nx].detail + dl, sizeof x[nx].detail - (size_t)dl, " %d", pr->pu[i]);
+      nx++;
+    }
+    x[nx] = (event_rec){0, "membind", 0.0, ""};
+    snprintf(x[nx].detail, sizeof x[nx].detail, "%.*s", (int)sizeof x[nx].detail - 1,
+             E->membind);
+    nx++;
+  }
+  /* contention on the stores that retry (thesis Sec. 3.5): failed
+   * try-locks / CASes and backoff waits; a blocking lock (no backoff)
+   * waits inside pthreads and counts no retries */
+  if (E->a.store->retries) {
+    x[nx++] = (event_rec){t_end, "store_retries", (double)pr->store.retries, ""};
+    x[nx++] = (event_rec){t_end, "store_backoffs", (double)pr->store.backoffs, ""};
+  }
+  if (pr->steps_rejected) x[nx++] = (event_rec){t_end, "rejected", (double)pr->steps_rejected, ""};
+  if (pr->events_lost) x[nx++] = (event_rec){t_end, "events_lost", (double)pr->events_lost, ""};
+  return nx;
+}
+
+/* Everything to the sink: the machine and versions, the placement rows
+ * (none under the virtual clock: its workers ran nowhere), the evaluations,
+ * the loop's and the run's events, the rest of the step rows. */
+static int record(engine_state *E, run_result *res, char *err, size_t errlen) {
+  const engine_sink *k = E->sink;
+  if (!k) return 0;
+  const int n = E->s->threads;
+  if (k->run_info) {
+    char versions[160];
+    snprintf(versions, sizeof versions, "{\"hwloc\":\"%s\",\"engine\":\"%s/%s\"}", hw_version(),
+             E->a.disp->name, E->a.store->name);
+    char *xml = E->virt ? NULL : hw_topo_xml(E->pc.topo);
+    int bad = k->run_info(k->ctx, xml, versions, err, errlen);
+    free(xml);
+    if (bad) return -1;
+  }
+  if (k->placement && !E->virt) {
+    place_rec *pl = calloc((size_t)n, sizeof *pl);
+    if (!pl) return psgd_err(err, errlen, "out of memory for the placement rows");
+    placement_rows(E, pl);
+    int bad = k->placement(k->ctx, pl, (size_t)n, err, errlen);
+    free(pl);
+    if (bad) return -1;
+  }
+  if (k->evals && k->evals(k->ctx, E->evals, (size_t)E->n_ev, err, errlen)) return -1;
+  if (k->events) {
+    event_rec x[RUN_EVENTS_MAX];
+    int nx = run_events(E, x);
+    if (k->events(k->ctx, E->pr.events, (size_t)E->pr.n_events, err, errlen)) return -1;
+    if (nx && k->events(k->ctx, x, (size_t)nx, err, errlen)) return -1;
+  }
+  if (E->log) {
+    E->steps_live = 0;
+    if (k->steps_end(k->ctx, E->log, &res->flush_s, err, errlen)) return -1;
+  }
+  return 0;
+}
+
+static void state_free(engine_state *E) {
+  if (E->steps_live) {
+    /* a failed run: the sink gets what the workers logged, its error is moot */
+    char e2[PSGD_ERRLEN];
+    double fs;
+    E->sink->steps_end(E->sink->ctx, E->log, &fs, e2, sizeof e2);
+  }
+  if (E->have_pr) par_result_free(&E->pr);
+  free(E->evals);
+  free(E->replay);
+  steplog_free(E->log);
+  place_free(&E->pc);
+  psgd_free(E->theta);
+  if (E->have_P) problem_teardown(&E->P);
+}
+
+int engine_run(const run_spec *s, const engine_io *io, run_result *res, char *err,
+               size_t errlen) {
+  memset(res, 0, sizeof *res);
+  engine_state E;
+  memset(&E, 0, sizeof E);
+  E.s = s;
+  E.io = io;
+  E.sink = io ? io->sink : NULL;
+  E.virt = !strcmp(s->clock, "virtual");
+  if (engine_resolve(s, &E.a, err, errlen) || stop_condition_ok(s, err, errlen)) return -1;
+  if (problem_setup_make(&E.P, s, err, errlen)) return -1;
+  E.have_P = 1;
+  int rc = -1;
+  if (prepare(&E, res, err, errlen) || open_steplog(&E, err, errlen) ||
+      address_space_ok(s->threads, err, errlen) || load_replay(&E, err, errlen) ||
+      train(&E, err, errlen) || evaluate_all(&E, err, errlen))
+    goto out;
+  result_fill(&E, res);
+  if (record(&E, res, err, errlen)) goto out;
   rc = 0;
 out:
-  if (writer) {
-    rec_writer_stats ws;
-    char e2[PSGD_ERRLEN];
-    rec_writer_stop(writer, &ws, e2, sizeof e2);
-  }
-  if (have_pr) par_result_free(&pr);
-  free(evals);
-  free(replay);
-  steplog_free(log);
-  place_free(&pc);
-  psgd_free(theta);
-  problem_teardown(&P);
+  state_free(&E);
   return rc;
 }

@@ -85,6 +85,37 @@ static void momentum_loop(float lr, float mu, float *restrict theta, float *rest
   }
 }
 
+/* The same two rules out of place: dst = theta - lr * (g or the new v); the
+ * same float operations in the same order as the loops above, so the result
+ * is bit for bit what updating theta in place gives. */
+PSGD_MULTIVERSION
+static void sgd_loop_to(float lr, float *restrict dst, const float *restrict theta,
+                        const float *restrict g, size_t d) {
+  for (size_t i = 0; i < d; i++) dst[i] = theta[i] - lr * g[i];
+}
+
+PSGD_MULTIVERSION
+static void momentum_loop_to(float lr, float mu, float *restrict dst,
+                             const float *restrict theta, float *restrict v,
+                             const float *restrict g, size_t d) {
+  for (size_t i = 0; i < d; i++) {
+    float vi = mu * v[i] + g[i];
+    v[i] = vi;
+    dst[i] = theta[i] - lr * vi;
+  }
+}
+
+void optim_apply_to(const optim_spec *o, float lr_eff, float *dst, const float *theta, float *v,
+                    const float *g, size_t d) {
+  const float mu = o->momentum;
+  if (o->kind == OPTIM_SGD || mu <= 0.0f) {
+    sgd_loop_to(lr_eff, dst, theta, g, d);
+    return;
+  }
+  PSGD_CHECK(v != NULL);
+  momentum_loop_to(lr_eff, mu, dst, theta, v, g, d);
+}
+
 void optim_apply(const optim_spec *o, float lr_eff, float *theta, float *v, const float *g,
                  size_t d) {
   const float mu = o->momentum;

@@ -33,5 +33,10 @@ float optim_lr(const optim_spec *o, long tau);
 /* Applies one update of d floats. v may be NULL when momentum == 0. */
 void optim_apply(const optim_spec *o, float lr_eff, float *theta, float *v, const float *g,
                  size_t d);
+/* optim_apply out of place: dst = the updated theta (theta itself is left
+ * as it was; v is updated); bit for bit the in-place result. dst, theta, v
+ * and g are distinct buffers. */
+void optim_apply_to(const optim_spec *o, float lr_eff, float *dst, const float *theta, float *v,
+                    const float *g, size_t d);
 
 #endif

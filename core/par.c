@@ -167,107 +167,131 @@ void par_result_free(par_result *res) {
   memset(res, 0, sizeof *res);
 }
 
-int par_run(const par_problem *pr, const par_config *c, par_result *res, float *theta_out,
-            char *err, size_t errlen) {
-  memset(res, 0, sizeof *res);
-  if (c->clock == PAR_CLOCK_VIRTUAL) return vclock_run(pr, c, res, theta_out, err, errlen);
+/* Mutexes and condition variables of the start gate and the monitor. */
+static int sync_init(par *Q, char *err, size_t errlen) {
+  if (cond_init_monotonic(&Q->mon_cv) || pthread_mutex_init(&Q->mon_mu, NULL) ||
+      pthread_mutex_init(&Q->start_mu, NULL) || pthread_cond_init(&Q->start_cv, NULL))
+    return psgd_err(err, errlen, "par_run: mutex or condition variable init failed");
+  return 0;
+}
 
-  int rc = -1, n_started = 0, create_failed = 0, have_sync = 0, have_mon = 0;
-  const int nw = c->n_workers;
-  par Q;
-  memset(&Q, 0, sizeof Q);
-  atomic_init(&Q.setup_failed, 0);
-  worker_arg *args = NULL;
-  if (step_run_create(&Q.R, pr, c, err, errlen)) return -1;
-  step_run *P = Q.R;
-  P->now = wall_now;
-  P->on_stop = wake_monitor;
-  P->stop_ctx = &Q;
-  if (!(args = calloc((size_t)nw, sizeof *args))) {
-    psgd_err(err, errlen, "par_run: out of memory for %d workers", nw);
-    goto out;
-  }
-  if (cond_init_monotonic(&Q.mon_cv) || pthread_mutex_init(&Q.mon_mu, NULL) ||
-      pthread_mutex_init(&Q.start_mu, NULL) || pthread_cond_init(&Q.start_cv, NULL)) {
-    psgd_err(err, errlen, "par_run: mutex or condition variable init failed");
-    goto out;
-  }
-  have_sync = 1;
+static void sync_destroy(par *Q) {
+  pthread_cond_destroy(&Q->start_cv);
+  pthread_mutex_destroy(&Q->start_mu);
+  pthread_cond_destroy(&Q->mon_cv);
+  pthread_mutex_destroy(&Q->mon_mu);
+}
 
+/* Starts the workers (each sets itself up, then waits at the gate); stops
+ * at the first that cannot be created. -1 with err: the stack size was
+ * refused (none started). Otherwise 0, *failed set if one could not start. */
+static int start_workers(par *Q, worker_arg *args, int *n_started, int *failed, char *err,
+                         size_t errlen) {
+  step_run *P = Q->R;
+  const int nw = P->cfg->n_workers;
   pthread_attr_t at;
-  size_t stack = c->stack_bytes ? c->stack_bytes : DEFAULT_STACK;
-  if (pthread_attr_init(&at)) {
-    psgd_err(err, errlen, "par_run: pthread_attr_init failed");
-    goto out;
-  }
+  size_t stack = P->cfg->stack_bytes ? P->cfg->stack_bytes : DEFAULT_STACK;
+  if (pthread_attr_init(&at)) return psgd_err(err, errlen, "par_run: pthread_attr_init failed");
   if (pthread_attr_setstacksize(&at, stack)) {
     pthread_attr_destroy(&at);
-    psgd_err(err, errlen, "par_run: stack size %zu refused", stack);
-    goto out;
+    return psgd_err(err, errlen, "par_run: stack size %zu refused", stack);
   }
   for (int i = 0; i < nw; i++) {
-    args[i] = (worker_arg){&Q, &P->w[i]};
+    args[i] = (worker_arg){Q, &P->w[i]};
     int e = pthread_create(&P->w[i].th, &at, worker_main, &args[i]);
     if (e) {
       psgd_err(err, errlen, "par_run: could not start worker %d of %d: %s", i, nw, strerror(e));
-      create_failed = 1;
+      *failed = 1;
       break;
     }
-    n_started++;
+    (*n_started)++;
   }
   pthread_attr_destroy(&at);
+  return 0;
+}
 
-  /* start gate: wait until every started worker is set up (bound, buffers) */
-  PSGD_CHECK(pthread_mutex_lock(&Q.start_mu) == 0);
-  while (Q.n_ready < n_started) PSGD_CHECK(pthread_cond_wait(&Q.start_cv, &Q.start_mu) == 0);
-  int failed = create_failed || atomic_load_explicit(&Q.setup_failed, memory_order_relaxed);
-  if (failed) {
-    /* released into a stopped run: they leave their loop at once */
+/* The start gate: waits until every started worker is set up (bound,
+ * buffers), takes t0, starts the monitor and lets everyone go. After a
+ * failure (*failed on entry, a worker's setup, the monitor) the workers are
+ * released into a stopped run and leave their loop at once; *setup_failed
+ * says their own setup failed (the error is in their step_worker). */
+static void open_gate(par *Q, int n_started, int *failed, int *setup_failed, pthread_t *mon,
+                      int *have_mon, par_result *res, char *err, size_t errlen) {
+  step_run *P = Q->R;
+  PSGD_CHECK(pthread_mutex_lock(&Q->start_mu) == 0);
+  while (Q->n_ready < n_started) PSGD_CHECK(pthread_cond_wait(&Q->start_cv, &Q->start_mu) == 0);
+  *setup_failed = !*failed && atomic_load_explicit(&Q->setup_failed, memory_order_relaxed);
+  if (*setup_failed) *failed = 1;
+  if (*failed) {
     atomic_store_explicit(&P->status, RUN_OK, memory_order_relaxed);
     disp_stop(P->d);
   }
   P->t0 = psgd_now_ns();
   res->t0_ns = P->t0;
-  pthread_t mon;
-  if (!failed) {
-    int e = pthread_create(&mon, NULL, monitor_main, &Q);
+  if (!*failed) {
+    int e = pthread_create(mon, NULL, monitor_main, Q);
     if (e) {
       psgd_err(err, errlen, "par_run: could not start the monitor: %s", strerror(e));
       atomic_store_explicit(&P->status, RUN_OK, memory_order_relaxed);
       disp_stop(P->d);
-      create_failed = failed = 1;
+      *failed = 1;
     } else {
-      have_mon = 1;
+      *have_mon = 1;
     }
   }
-  Q.go = 1;
-  PSGD_CHECK(pthread_cond_broadcast(&Q.start_cv) == 0);
-  PSGD_CHECK(pthread_mutex_unlock(&Q.start_mu) == 0);
+  Q->go = 1;
+  PSGD_CHECK(pthread_cond_broadcast(&Q->start_cv) == 0);
+  PSGD_CHECK(pthread_mutex_unlock(&Q->start_mu) == 0);
+}
 
+/* Joins the workers, ends the run (wakes the monitor if the workers ended
+ * by themselves) and joins the monitor; returns the end time. */
+static uint64_t join_all(par *Q, int n_started, pthread_t mon, int have_mon) {
+  step_run *P = Q->R;
   for (int i = 0; i < n_started; i++) PSGD_CHECK(pthread_join(P->w[i].th, NULL) == 0);
   uint64_t t_end = psgd_now_ns();
-  step_stop(P, RUN_OK); /* wakes the monitor if the workers ended by themselves */
+  step_stop(P, RUN_OK);
   if (have_mon) PSGD_CHECK(pthread_join(mon, NULL) == 0);
+  return t_end;
+}
 
-  if (failed) {
-    if (!create_failed) {
-      for (int i = 0; i < nw; i++)
-        if (P->w[i].failed) {
-          psgd_err(err, errlen, "%s", P->w[i].err);
-          break;
-        }
-    }
+int par_run(const par_problem *pr, const par_config *c, par_result *res, float *theta_out,
+            char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  if (c->clock == PAR_CLOCK_VIRTUAL) return vclock_run(pr, c, res, theta_out, err, errlen);
+
+  par Q;
+  memset(&Q, 0, sizeof Q);
+  atomic_init(&Q.setup_failed, 0);
+  if (step_run_create(&Q.R, pr, c, err, errlen)) return -1;
+  step_run *P = Q.R;
+  P->now = wall_now;
+  P->on_stop = wake_monitor;
+  P->stop_ctx = &Q;
+  int rc = -1, have_sync = 0, n_started = 0, failed = 0, setup_failed = 0, have_mon = 0;
+  pthread_t mon;
+  memset(&mon, 0, sizeof mon); /* joined only if started */
+  worker_arg *args = calloc((size_t)c->n_workers, sizeof *args);
+  if (!args) {
+    psgd_err(err, errlen, "par_run: out of memory for %d workers", c->n_workers);
     goto out;
   }
-  if (step_run_result(P, t_end, res, theta_out, err, errlen)) goto out;
+  if (sync_init(&Q, err, errlen)) goto out;
+  have_sync = 1;
+  if (start_workers(&Q, args, &n_started, &failed, err, errlen)) goto out;
+  open_gate(&Q, n_started, &failed, &setup_failed, &mon, &have_mon, res, err, errlen);
+  uint64_t t_end = join_all(&Q, n_started, mon, have_mon);
+  if (setup_failed) {
+    for (int i = 0; i < c->n_workers; i++)
+      if (P->w[i].failed) {
+        psgd_err(err, errlen, "%s", P->w[i].err);
+        break;
+      }
+  }
+  if (failed || step_run_result(P, t_end, res, theta_out, err, errlen)) goto out;
   rc = 0;
 out:
-  if (have_sync) {
-    pthread_cond_destroy(&Q.start_cv);
-    pthread_mutex_destroy(&Q.start_mu);
-    pthread_cond_destroy(&Q.mon_cv);
-    pthread_mutex_destroy(&Q.mon_mu);
-  }
+  if (have_sync) sync_destroy(&Q);
   free(args);
   step_run_free(P);
   return rc;

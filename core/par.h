@@ -114,6 +114,11 @@ typedef struct {
   size_t n_replay;
   int compute_threads;       /* virtual: real threads computing gradients, the event
                                 loop's included (0: all online CPUs); never changes results */
+  int vclock_copy;           /* virtual: 1 = every read copies theta and gradients are
+                                computed in start order (the reference make bench
+                                compares against); 0 (default): reads share immutable
+                                versions where the store can (vclock.h); never changes
+                                results */
 
   steplog *log;              /* NULL: no step records; virtual clock: created for
                                 1 worker (one chain, in finish order) */

@@ -126,6 +126,10 @@ int ps_apply_commit(ps *p, int slot, uint64_t *version_apply) {
 uint64_t ps_version(ps *p) { return p->ops->version(p->impl); }
 void ps_snapshot(ps *p, int slot, float *theta) { p->ops->snapshot(p->impl, slot, theta); }
 
+int ps_one_caller(ps *p, char *err, size_t errlen) {
+  return p->ops->one_caller ? p->ops->one_caller(p->impl, err, errlen) : 0;
+}
+
 void ps_get_stats(ps *p, ps_stats *st) {
   memset(st, 0, sizeof *st);
   p->ops->stats(p->impl, st);
@@ -133,6 +137,11 @@ void ps_get_stats(ps *p, ps_stats *st) {
 
 void ps_update(const optim_spec *o, float *theta, float *v, const float *g, size_t d, long tau) {
   optim_apply(o, optim_lr(o, tau < 0 ? 0 : tau), theta, v, g, d);
+}
+
+void ps_update_to(const optim_spec *o, float *dst, const float *theta, float *v, const float *g,
+                  size_t d, long tau) {
+  optim_apply_to(o, optim_lr(o, tau < 0 ? 0 : tau), dst, theta, v, g, d);
 }
 
 /* ------------------------------------------------------------ backoff ---- */

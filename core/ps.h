@@ -114,6 +114,10 @@ typedef struct ps_ops {
   uint64_t (*version)(void *impl);            /* updates applied so far (relaxed) */
   void (*snapshot)(void *impl, int slot, float *theta); /* a copy of current theta */
   void (*stats)(void *impl, ps_stats *st);
+  /* Optional: from now on every call comes from one thread (the virtual
+   * clock's event loop: an apply is one instant), so reads may hand out
+   * immutable versions instead of copies. 0, or -1 with err (memory). */
+  int (*one_caller)(void *impl, char *err, size_t errlen);
 } ps_ops;
 
 #define PS_COUNT 4
@@ -138,6 +142,9 @@ int ps_apply_commit(ps *p, int slot, uint64_t *version_apply);
 uint64_t ps_version(ps *p);
 void ps_snapshot(ps *p, int slot, float *theta);
 void ps_get_stats(ps *p, ps_stats *st);
+/* The store's one_caller (no-op without one), before any read or apply:
+ * every later call comes from one thread at a time. 0, or -1 with err. */
+int ps_one_caller(ps *p, char *err, size_t errlen);
 
 /* ---- for the implementations ---- */
 
@@ -174,5 +181,8 @@ extern void (*ps_leashed_before_cas)(void *store_impl, int slot);
 /* The update both lock-based stores and leashed use: lr from tau, then the
  * rule on theta and (if momentum) v. */
 void ps_update(const optim_spec *o, float *theta, float *v, const float *g, size_t d, long tau);
+/* ps_update out of place: dst = theta updated (theta unchanged, v updated). */
+void ps_update_to(const optim_spec *o, float *dst, const float *theta, float *v, const float *g,
+                  size_t d, long tau);
 
 #endif

@@ -198,7 +198,9 @@ static _Noreturn void child_main(const exp_run *run, int index, int64_t run_id,
     child_say(fd, "E %s", err);
     _exit(CHILD_FAILED);
   }
-  engine_io io = {r, run_id, child_progress, &ctx, &child_stop};
+  engine_rec_sink rs;
+  engine_sink sink = engine_sink_rec(&rs, r, run_id);
+  engine_io io = {&sink, child_progress, &ctx, &child_stop};
   run_result res;
   memset(&res, 0, sizeof res);
   if (engine_run(&run->spec, &io, &res, err, sizeof err) != 0) {

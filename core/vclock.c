@@ -332,6 +332,8 @@ struct vloop {
   pthread_mutex_t mu;
   pthread_cond_t work_cv, done_cv;
   int *queue, q_head, q_n, q_cap;
+  uint64_t *due;               /* per worker: its finish time (the job heap's key) */
+  int edf;                     /* 1: the queue is a heap, earliest finish first */
   int *job;                    /* per worker: JOB_* */
   int quit;
   int n_threads;               /* compute threads, the loop's included */
@@ -350,10 +352,46 @@ static void compute(vloop *L, int k, int w) {
   S->loss = pr->grad(pr->ctx, L->ws[k], S->theta, S->t.i, L->P->w[w].grad);
 }
 
+/* job heap order: the order of the workers' finish events */
+static int job_before(const vloop *L, int a, int b) {
+  return L->due[a] != L->due[b] ? L->due[a] < L->due[b] : a < b;
+}
+
+static void q_push(vloop *L, int w) {
+  if (!L->edf) {
+    L->queue[(L->q_head + L->q_n) % L->q_cap] = w;
+    L->q_n++;
+    return;
+  }
+  int i = L->q_n++;
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (!job_before(L, w, L->queue[p])) break;
+    L->queue[i] = L->queue[p];
+    i = p;
+  }
+  L->queue[i] = w;
+}
+
 static int q_pop(vloop *L) {
-  int w = L->queue[L->q_head];
-  L->q_head = (L->q_head + 1) % L->q_cap;
-  L->q_n--;
+  int w;
+  if (!L->edf) {
+    w = L->queue[L->q_head];
+    L->q_head = (L->q_head + 1) % L->q_cap;
+    L->q_n--;
+  } else {
+    w = L->queue[0];
+    int last = L->queue[--L->q_n], i = 0;
+    for (;;) {
+      int l = 2 * i + 1, r = l + 1, m = i, best = last;
+      if (l < L->q_n && job_before(L, L->queue[l], best)) m = l, best = L->queue[l];
+      if (r < L->q_n && job_before(L, L->queue[r], best)) m = r;
+      if (m == i) break;
+      L->queue[i] = L->queue[m];
+      i = m;
+    }
+    if (L->q_n > 0) L->queue[i] = last;
+  }
   L->job[w] = JOB_RUNNING;
   return w;
 }
@@ -376,11 +414,11 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
-static void submit(vloop *L, int w) {
+static void submit(vloop *L, int w, uint64_t due) {
   PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
   PSGD_CHECK(L->q_n < L->q_cap && L->job[w] == JOB_NONE);
-  L->queue[(L->q_head + L->q_n) % L->q_cap] = w;
-  L->q_n++;
+  L->due[w] = due;
+  q_push(L, w);
   L->job[w] = JOB_QUEUED;
   PSGD_CHECK(pthread_cond_signal(&L->work_cv) == 0);
   PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
@@ -512,8 +550,9 @@ static void read_done(vsim *V, int w) {
   step_run *P = V->P;
   step_read(P, &P->w[w], &V->L->st[w]);
   if (V->vt == PS_VT_LOCK || V->vt == PS_VT_RWLOCK) lk_release(V, 0);
-  submit(V->L, w);
-  push(V, V->L->now + V->g_ns[w], EV_FINISH, w);
+  const uint64_t due = V->L->now + V->g_ns[w];
+  submit(V->L, w, due);
+  push(V, due, EV_FINISH, w);
 }
 
 /* A step's end: the record, then the worker's next start (and the parked
@@ -662,6 +701,7 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   memset(&V, 0, sizeof V);
   if (step_run_create(&L.P, pr, c, err, errlen)) return -1;
   step_run *P = L.P;
+  if (!c->vclock_copy && ps_one_caller(P->store, err, errlen)) goto out;
   P->now = virt_now;
   P->clock_ctx = &L;
   P->virtual_clock = 1;
@@ -672,6 +712,8 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   H.cap = nw + 2;
   L.st = calloc((size_t)nw, sizeof *L.st);
   L.queue = calloc((size_t)nw, sizeof *L.queue);
+  L.due = calloc((size_t)nw, sizeof *L.due);
+  L.edf = !c->vclock_copy;
   L.job = calloc((size_t)nw, sizeof *L.job);
   L.ws = calloc((size_t)nt, sizeof *L.ws);
   L.th = calloc((size_t)nt, sizeof *L.th);
@@ -683,14 +725,16 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   V.a_ns = calloc((size_t)nw, sizeof *V.a_ns);
   V.rq = calloc((size_t)nw, sizeof *V.rq);
   V.xq = calloc((size_t)nw, sizeof *V.xq);
-  if (!L.st || !L.queue || !L.job || !L.ws || !L.th || !H.a || !rng || !parked || !V.c_ns ||
+  if (!L.st || !L.queue || !L.due || !L.job || !L.ws || !L.th || !H.a || !rng || !parked || !V.c_ns ||
       !V.g_ns || !V.a_ns || !V.rq || !V.xq) {
     psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
     goto out;
   }
   for (int i = 0; i < nw; i++) {
     step_worker *W = &P->w[i];
-    W->local = psgd_calloc(pr->d * sizeof(float));
+    /* untouched until a store copies into it: a store that hands out
+     * versions (hogwild here) never faults its pages in */
+    W->local = psgd_alloc(pr->d * sizeof(float));
     W->grad = psgd_calloc(pr->d * sizeof(float));
     if (!W->local || !W->grad) {
       psgd_err(err, errlen, "clock virtual: out of memory for worker %d of %d (d = %zu)", i, nw,
@@ -824,6 +868,7 @@ out:
   free(L.th);
   free(L.st);
   free(L.queue);
+  free(L.due);
   free(L.job);
   free(H.a);
   free(rng);

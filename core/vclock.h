@@ -51,13 +51,22 @@
  * are this machine's, not the reference's. Results under "measured" depend on
  * the calibration, so they are reproducible only with the same numbers.
  *
- * Gradients are real: at a start event the loop takes the snapshot of
+ * Gradients are real: at a start event (lock stores: at the end of the
+ * read hold) the loop takes the snapshot of
  * theta (the store's read) and queues gradient(snapshot, GETBATCH(i)) to a
  * pool of real threads while it goes on with later events; at the finish
- * event it waits for (or itself computes) that gradient. The order of events
- * is a pure function of the config and the seed, so step, eval and event
- * records are identical whatever the number of compute threads and the
- * machine's load.
+ * event it waits for (or itself computes) that gradient. The loop is the
+ * store's only caller, so (ps_one_caller) a store may hand out immutable
+ * versions instead of copies: hogwild then reads without copying and applies
+ * out of place into the next version (bit for bit the in-place update), a
+ * version living while a step in flight reads it. The queue is ordered by
+ * the steps' finish times (the one the loop needs next first), and the loop
+ * computes queued gradients itself while it waits. par_config.vclock_copy =
+ * 1 copies on every read and computes in start order (the reference make
+ * bench compares against). The order of events is a pure function of the
+ * config and the seed, so step, eval and event records are identical
+ * whatever the number of compute threads, vclock_copy and the machine's
+ * load.
  *
  * Stores (ps_ops.virtual_clock). A step's drawn duration D is split into a
  * read hold C, a gradient G and an apply hold A (C + G + A = D): under

@@ -64,7 +64,9 @@ static int64_t run_into_db(run_spec *s, run_result *res) {
   assert_non_null(r);
   int64_t id = 0;
   assert_int_equal(rec_run_begin(r, s, key, NULL, NULL, &id, err, sizeof err), 0);
-  engine_io io = {r, id, NULL, NULL, NULL};
+  engine_rec_sink rs;
+  engine_sink sink = engine_sink_rec(&rs, r, id);
+  engine_io io = {&sink, NULL, NULL, NULL};
   int rc = engine_run(s, &io, res, err, sizeof err);
   if (rc != 0) fail_msg("engine_run: %s", err);
   assert_int_equal(rec_run_end(r, id, res, err, sizeof err), 0);
@@ -174,7 +176,7 @@ static void test_one_thread_equals_sequential(void **state) {
       tiny_spec(&s, disp_registry[d]->name, ps_registry[p]->name, 1);
       s.stop_steps = 300;
       s.y0 = 3;
-      engine_io io = {NULL, 0, NULL, NULL, NULL};
+      engine_io io = {NULL, NULL, NULL, NULL};
       assert_int_equal(engine_run(&s, &io, &par, err, sizeof err), 0);
       assert_int_equal(par.steps_accepted, 300);
       /* bit for bit: the same losses from the same theta */
@@ -197,7 +199,7 @@ static void test_256_threads_every_dispatcher_and_store(void **state) {
       /* a reducing dispatcher runs lock-step rounds of all threads: a few */
       s.stop_steps = dop->needs_reduce ? 3 : MANY_STEPS;
       s.y0 = 16;
-      engine_io io = {NULL, 0, NULL, NULL, NULL};
+      engine_io io = {NULL, NULL, NULL, NULL};
       if (engine_run(&s, &io, &res, err, sizeof err) != 0) fail_msg("%s/%s: %s", dop->name, sop->name, err);
       assert_true(res.steps_accepted >= (uint64_t)s.stop_steps);
     }

@@ -6,7 +6,8 @@
  *     every store
  *   - stop conditions (target accuracy, epsilon), divergence, bad names
  *   - the recorder receives one steps row per step, evals, events and the
- *     placement */
+ *     placement; a memory sink (mem_sink.h) gets the m = 1 step losses of
+ *     the oracle on both clocks */
 #include "test_engine_util.h"
 
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include "optim.h"
 #include "problem.h"
 #include "test_rec_util.h"
+#include "mem_sink.h"
 #include "seq_oracle.h"
 
 static void synth_spec(run_spec *s) {
@@ -148,6 +150,88 @@ static void test_m1_theta_bitwise(void **state) {
   psgd_free(out);
   problem_teardown(&P);
   seq_oracle_free(&seq);
+}
+
+/* engine_run at m = 1 into a memory sink (mem_sink.h), async and interval
+ * over every store, on both clocks: the step rows' minibatch losses, in
+ * step order, are the oracle's bit for bit; one row per step, every record
+ * kind arrives once, the last eval is the final theta's. A run with no step
+ * budget drains its log through steps_live. */
+static void test_m1_sink_steps(void **state) {
+  (void)state;
+  char err[PSGD_ERRLEN];
+  run_spec s;
+  synth_spec(&s);
+  s.stop_epochs = 0;
+  s.stop_steps = 200;
+  s.record_steps = 1;
+  seq_oracle seq;
+  assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
+  static const char *const disps[] = {"async", "interval"};
+  static mem_sink m;
+  int n_virtual = 0;
+  for (int virt = 0; virt <= 1; virt++)
+    for (int di = 0; di < 2; di++)
+      for (int si = 0; si < PS_COUNT; si++) {
+        if (virt && !ps_registry[si]->virtual_clock) continue;
+        run_spec p = s;
+        set_algo(&p, disps[di], ps_registry[si]->name);
+        p.threads = 1;
+        p.y0 = 3;
+        if (virt) {
+          snprintf(p.clock, sizeof p.clock, "virtual");
+          snprintf(p.step_time, sizeof p.step_time, "lognormal:300,0.5");
+        }
+        engine_sink k = mem_sink_make(&m, 1);
+        engine_io io = {&k, NULL, NULL, NULL};
+        run_result r;
+        int rc = engine_run(&p, &io, &r, err, sizeof err);
+        if (rc) fprintf(stderr, "%s\n", err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(m.calls_live, 0); /* 200 rows: held in memory */
+        assert_int_equal(m.calls_end, 1);
+        assert_int_equal(m.calls_info, 1);
+        assert_int_equal(m.have_xml, !virt);
+        assert_int_equal(m.n_steps, seq.steps);
+        assert_int_equal(m.n_place, virt ? 0 : 1);
+        assert_true(m.n_evals >= 1);
+        assert_true(same_double(m.evals[m.n_evals - 1].test_loss, seq.test_loss));
+        assert_true(same_double(r.final_test_loss, seq.test_loss));
+        for (size_t i = 0; i < m.n_steps; i++) {
+          const step_rec *x = &m.steps[i];
+          assert_true(x->step < seq.steps && x->accepted == 1);
+          if (memcmp(&x->loss, &seq.losses[x->step], sizeof(float)))
+            fail_msg("%s over %s (%s clock): step %llu loss %.9g vs oracle %.9g", disps[di],
+                     ps_registry[si]->name, virt ? "virtual" : "real",
+                     (unsigned long long)x->step, (double)x->loss,
+                     (double)seq.losses[x->step]);
+        }
+        n_virtual += virt;
+        mem_sink_free(&m);
+      }
+  assert_true(n_virtual >= 2);
+  seq_oracle_free(&seq);
+
+  /* no step budget: the log is drained live, and every row still arrives */
+  synth_spec(&s);
+  s.stop_epochs = 0;
+  s.stop_seconds = 0.2;
+  s.record_steps = 1;
+  engine_sink k = mem_sink_make(&m, 1);
+  engine_io io = {&k, NULL, NULL, NULL};
+  run_result r;
+  assert_int_equal(engine_run(&s, &io, &r, err, sizeof err), 0);
+  assert_int_equal(m.calls_live, 1);
+  assert_int_equal(m.calls_end, 1);
+  assert_int_equal(m.n_steps, r.steps_started);
+  assert_true(m.n_steps > 0);
+  mem_sink_free(&m);
+  /* a sink without steps_live: the same run held in memory */
+  k = mem_sink_make(&m, 0);
+  assert_int_equal(engine_run(&s, &io, &r, err, sizeof err), 0);
+  assert_int_equal(m.calls_live, 0);
+  assert_int_equal(m.n_steps, r.steps_started);
+  mem_sink_free(&m);
 }
 
 /* 256 threads on a 2-core machine: every dispatcher and every store. Under
@@ -285,7 +369,9 @@ static void test_recorder(void **state) {
   spec_key(&s, key);
   int64_t id;
   assert_int_equal(rec_run_begin(r, &s, key, NULL, NULL, &id, err, sizeof err), 0);
-  engine_io io = {r, id, NULL, NULL, NULL};
+  engine_rec_sink rs;
+  engine_sink sink = engine_sink_rec(&rs, r, id);
+  engine_io io = {&sink, NULL, NULL, NULL};
   run_result res;
   int rc = engine_run(&s, &io, &res, err, sizeof err);
   if (rc) fprintf(stderr, "%s\n", err);
@@ -376,6 +462,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_m1_equals_sequential),
       cmocka_unit_test(test_m1_theta_bitwise),
+      cmocka_unit_test(test_m1_sink_steps),
       cmocka_unit_test(test_256_threads),
       cmocka_unit_test(test_target_accuracy),
       cmocka_unit_test(test_epsilon),
