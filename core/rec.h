@@ -2,8 +2,8 @@
  * writing of steps, evals, events and placements.
  *
  * Schema (created in rec_schema.c, which has every column; a contract with plots/):
- *   runs(run_id PK, key UNIQUE, experiment, label, spec JSON, algorithm, sync,
- *        store, threads, placement, dataset, model, batch, lr, momentum, y0,
+ *   runs(run_id PK, key UNIQUE, experiment, label, spec JSON, algorithm,
+ *        sync (the dispatcher's name: async | interval | sync), store, threads, placement, dataset, model, batch, lr, momentum, y0,
  *        seed, repetition, status, started_at, ended_at, wall_s, steps_started,
  *        steps_accepted, final_test_acc, final_test_loss, best_test_acc,
  *        initial_loss, git_commit, host, cpu_model, topology_xml, versions,

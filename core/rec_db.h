@@ -69,8 +69,9 @@ int rec_schema_read_int(rec *r, const char *sql, int *out, char *err, size_t err
  * directory, device, PNG, text, truncated or corrupt header, ...). */
 int rec_sniff_check(const char *path, char *err, size_t errlen);
 
-/* ---- The open-files registry (rec_files.c). Every function except
- * rec_files_unregister needs the lock held. ---- */
+/* ---- The open-files registry (rec_files.c). rec_files_lock/unlock take
+ * and release its mutex; rec_files_unregister takes it itself; every other
+ * function here needs it held. ---- */
 void rec_files_lock(void);
 void rec_files_unlock(void);
 /* 1 if path names a file some rec handle of this process holds open. */

@@ -26,7 +26,10 @@ static const char *const migrations[] = {
     "  experiment TEXT, label TEXT,"
     "  spec TEXT,"                          /* canonical JSON (spec_to_json) */
     "  algorithm TEXT,"
-    "  sync TEXT,"                          /* coarse-grained: dispatcher async|interval|sync */
+    "  sync TEXT,"                          /* the dispatcher's name, async|interval|sync
+                                               (coarse-grained synchronization; the column
+                                               keeps its first name so that old databases
+                                               and the plots agree; v_runs: dispatcher) */
     "  store TEXT,"                         /* fine-grained: hogwild|mutex|rwlock|leashed */
     "  backoff TEXT, y_control TEXT, optimizer TEXT,"
     "  threads INTEGER, placement TEXT, dataset TEXT, model TEXT, batch INTEGER,"

@@ -335,6 +335,12 @@ struct vloop {
   uint64_t *due;               /* per worker: its finish time (the job heap's key) */
   int edf;                     /* 1: the queue is a heap, earliest finish first */
   int *job;                    /* per worker: JOB_* */
+  /* gpool: gradient buffers are taken when a job starts and given back after
+   * its step ended (last in, first out: the few in use stay in cache), not
+   * one per worker; off for a dispatcher that reduces a round's gradients */
+  int gpool;
+  float **gfree;
+  int n_gfree;
   int quit;
   int n_threads;               /* compute threads, the loop's included */
   void **ws;                   /* per compute thread */
@@ -393,7 +399,20 @@ static int q_pop(vloop *L) {
     if (L->q_n > 0) L->queue[i] = last;
   }
   L->job[w] = JOB_RUNNING;
+  if (L->gpool && !L->P->w[w].grad) { /* (one still held, not given back: reused) */
+    PSGD_CHECK(L->n_gfree > 0);
+    L->P->w[w].grad = L->gfree[--L->n_gfree];
+  }
   return w;
+}
+
+/* After worker w's step ended: its gradient buffer back to the pool. */
+static void grad_release(vloop *L, int w) {
+  if (!L->gpool) return;
+  PSGD_CHECK(pthread_mutex_lock(&L->mu) == 0);
+  L->gfree[L->n_gfree++] = L->P->w[w].grad;
+  L->P->w[w].grad = NULL;
+  PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
 }
 
 static void *pool_main(void *arg) {
@@ -561,6 +580,7 @@ static void step_done(vsim *V, int w) {
   step_run *P = V->P;
   const int v = V->L->st[w].verdict;
   step_complete(P, &P->w[w], &V->L->st[w]);
+  grad_release(V->L, w); /* (a CAS apply kept it until its commit) */
   if (!step_running(P)) return; /* the steps in flight still finish */
   const int m = disp_m(P->d);
   /* a controller raised m, or (sync) a round opened: parked workers try */
@@ -735,13 +755,24 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
     /* untouched until a store copies into it: a store that hands out
      * versions (hogwild here) never faults its pages in */
     W->local = psgd_alloc(pr->d * sizeof(float));
-    W->grad = psgd_calloc(pr->d * sizeof(float));
+    W->grad = psgd_alloc(pr->d * sizeof(float)); /* fully written by each gradient */
     if (!W->local || !W->grad) {
       psgd_err(err, errlen, "clock virtual: out of memory for worker %d of %d (d = %zu)", i, nw,
                pr->d);
       goto out;
     }
     rng[i] = mix64(c->seed ^ mix64(UINT64_C(0x7663) + (uint64_t)i));
+  }
+  L.gpool = L.edf && !c->disp->needs_reduce;
+  if (L.gpool) { /* every worker's buffer into the pool (untouched until taken) */
+    if (!(L.gfree = calloc((size_t)nw, sizeof *L.gfree))) {
+      psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
+      goto out;
+    }
+    for (int i = nw - 1; i >= 0; i--) {
+      L.gfree[L.n_gfree++] = P->w[i].grad;
+      P->w[i].grad = NULL;
+    }
   }
   for (int k = 0; k < nt; k++) {
     if (pr->ws_create && !(L.ws[k] = pr->ws_create(pr->ctx, k))) {
@@ -867,6 +898,8 @@ out:
   free(L.ws);
   free(L.th);
   free(L.st);
+  for (int i = 0; i < L.n_gfree; i++) psgd_free(L.gfree[i]); /* the rest: step_run_free */
+  free(L.gfree);
   free(L.queue);
   free(L.due);
   free(L.job);

@@ -60,10 +60,13 @@
  * versions instead of copies: hogwild then reads without copying and applies
  * out of place into the next version (bit for bit the in-place update), a
  * version living while a step in flight reads it. The queue is ordered by
- * the steps' finish times (the one the loop needs next first), and the loop
- * computes queued gradients itself while it waits. par_config.vclock_copy =
- * 1 copies on every read and computes in start order (the reference make
- * bench compares against). The order of events is a pure function of the
+ * the steps' finish times (the one the loop needs next first), the loop
+ * computes queued gradients itself while it waits, and a job takes its
+ * gradient buffer from a last-in-first-out pool when it starts and gives it
+ * back after its step ended (not for a dispatcher that reduces a round's
+ * gradients), so the few buffers in use stay in cache. par_config.
+ * vclock_copy = 1 copies on every read, computes in start order into one
+ * buffer per worker (the reference make bench compares against). The order of events is a pure function of the
  * config and the seed, so step, eval and event records are identical
  * whatever the number of compute threads, vclock_copy and the machine's
  * load.

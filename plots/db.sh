@@ -1,12 +1,15 @@
 #!/bin/sh
 # plots/db.sh - the one way the figure scripts (plots/*.gp through
-# plots/db.gp, and plots/thesis-table4-3.sh) reach results.db: sqlite3 in
-# batch, read-only mode with one busy timeout (a sweep may be writing), the
-# path passed as one argument (spaces and quotes work).
-#   sh plots/db.sh [-steps] [-sep S] DB SQL
-#        prints the rows of SQL; -steps loads the steps SQL extension
-#        ($PSGD_STEPS_EXT, default build/psgd_steps), -sep sets the column
-#        separator (default '|')
+# plots/db.gp, plots/thesis-table4-3.sh) and the report (plots/report.sh)
+# reach results.db: sqlite3 in batch, read-only mode with one busy timeout
+# (a sweep may be writing), the path passed as one argument (spaces and
+# quotes work).
+#   sh plots/db.sh [-steps] [-sep S] [-bail] [-html] DB [SQL]
+#        prints the rows of SQL (without SQL: of the statements on stdin);
+#        -steps loads the steps SQL extension ($PSGD_STEPS_EXT, default
+#        build/psgd_steps), -sep sets the column separator (default '|'),
+#        -bail stops at the first failing statement, -html prints HTML
+#        table rows with a header row
 #   sh plots/db.sh -check NAME DB [EXPERIMENT]
 #        prints "NAME: DB: <what is wrong>" and exits 1 when DB is missing,
 #        empty, not a file, not a psgd results database, or (EXPERIMENT
@@ -34,18 +37,26 @@ if [ "${1:-}" = -check ]; then
   [ "$res" -gt 0 ] || fail "none of the $all runs of experiment $exp has a result (all crashed, timed out or unfinished): nothing to plot"
   exit 0
 fi
-set -- "$@"
 load=
 sep='|'
+bail=
+html=
 while :; do
   case "${1:-}" in
     -steps) load=${PSGD_STEPS_EXT:-build/psgd_steps}; shift ;;
     -sep) sep=$2; shift 2 ;;
+    -bail) bail=-bail; shift ;;
+    -html) html=-html; shift ;;
     *) break ;;
   esac
 done
-db=$1 sql=$2
-if [ -n "$load" ]; then
-  exec sqlite3 -batch -readonly -cmd ".load $load" -cmd ".timeout $BUSY_MS" -separator "$sep" "$db" "$sql"
-fi
-exec sqlite3 -batch -readonly -cmd ".timeout $BUSY_MS" -separator "$sep" "$db" "$sql"
+[ $# -ge 1 ] || { echo "usage: sh plots/db.sh [-steps] [-sep S] [-bail] [-html] DB [SQL]" >&2; exit 2; }
+db=$1
+shift
+# sqlite3 -batch -readonly [-bail] [-html -header] [-cmd .load EXT] -cmd .timeout
+# -separator S DB [SQL], built back to front
+set -- -cmd ".timeout $BUSY_MS" -separator "$sep" "$db" "$@"
+[ -z "$load" ] || set -- -cmd ".load $load" "$@"
+[ -z "$html" ] || set -- -html -header "$@"
+[ -z "$bail" ] || set -- -bail "$@"
+exec sqlite3 -batch -readonly "$@"

@@ -70,8 +70,7 @@ KIND = q("SELECT CASE WHEN ".VC." = 'virtual' THEN 'simulated' ELSE 'real' END F
 scale = KIND eq "simulated" ? "quick" : ((M >= 32 || q("SELECT dataset FROM runs WHERE run_id = ".RUN) ne "fashion-mnist") ? "paper" : "quick")
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1200,520 font "Sans,11"; set output OUT."/figure1.png" }
-  else { set terminal pdfcairo size 9in,4in font "Sans,9"; set output OUT."/figure1.pdf" }
+  eval fig_output(fmt, 'size 1200,520 font "Sans,11"', 'size 9in,4in font "Sans,9"')
   set title sprintf("Fig. 1: one interval of a %s IntAsync run (y = %d, m = %d): interval %d, %s accepted, %s rejected in it\n{/*0.8 %s scale; %s; run %s}", \
                     KIND, Y, M, K, KACC, KREJ, scale, machine, RUN)
   set object 1 rect from P_OPEN, graph 0 to K_OPEN, graph 1 behind fc rgb "#eeeeee" fs solid 1.0 noborder

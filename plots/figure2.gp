@@ -32,8 +32,7 @@ scale = VIRT > 0 ? "quick" : (M >= 32) ? "paper" : "quick"
 unit = VIRT > 0 ? "virtual s" : "s"
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 900,600 font "Sans,11"; set output OUT."/figure2.png" }
-  else { set terminal pdfcairo size 6.5in,4.3in font "Sans,9"; set output OUT."/figure2.pdf" }
+  eval fig_output(fmt, 'size 900,600 font "Sans,11"', 'size 6.5in,4.3in font "Sans,9"')
   set title sprintf("Fig. 2: acceptance rate vs interval size y, m = %s threads\n{/*0.8 %s scale; %s; about %s %s per run}", MS, scale, machine, secs, unit)
   set logscale x 2
   set xrange [0.8 : YMAX * 1.25]

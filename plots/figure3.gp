@@ -88,8 +88,7 @@ unit = VIRT > 0 ? "virtual s" : "s"
 scale = VIRT > 0 ? "quick" : ((MI >= 32 && q("SELECT dataset FROM runs WHERE run_id = ".RA) ne "fashion-mnist") ? "paper" : "quick")
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1500,520 font "Sans,10"; set output OUT."/figure3.png" }
-  else { set terminal pdfcairo size 14in,4.6in font "Sans,9"; set output OUT."/figure3.pdf" }
+  eval fig_output(fmt, 'size 1500,520 font "Sans,10"', 'size 14in,4.6in font "Sans,9"')
   set multiplot layout 1,3 title sprintf("Fig. 3: the effect of the interval size y on staleness tau (accepted steps)\n{/*0.8 %s scale; %s; about %s %s per constant-y run}", scale, machine, secs, unit)
 
   # 3a

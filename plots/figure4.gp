@@ -81,8 +81,7 @@ NRNOTE = any_nr > 0 ? "\n{/*0.85 open circle: no run of that variant and m reach
 SHIFT = sprintf("series drawn %.2f doublings of m apart (within +-%.2f) so that equal values stay visible; tics: the thread counts", DX, DX * (labels_n - 1) / 2.0)
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1400,600 font "Sans,11"; set output OUT."/figure4.png" }
-  else { set terminal pdfcairo size 11in,4.7in font "Sans,9"; set output OUT."/figure4.pdf" }
+  eval fig_output(fmt, 'size 1400,600 font "Sans,11"', 'size 11in,4.7in font "Sans,9"')
   # the bottom 24% of the page holds the shared key: the panels end above it
   set multiplot layout 1,2 title sprintf("Fig. 4: scalability (%s scale; %s)\n{/*0.85 %s}", scale, subtitle, SHIFT) \
       margins 0.06, 0.98, 0.24, 0.84 spacing 0.07, 0

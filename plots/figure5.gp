@@ -57,8 +57,7 @@ g_l = 70.0 / px_w; g_r = 1 - (25.0 + px_key) / px_w; g_sx = 75.0 / px_w
 g_b = 50.0 / px_h; g_t = 1 - 65.0 / px_h; g_sy = 90.0 / px_h
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size px_w, px_h font "Sans,9"; set output OUT."/figure5.png" }
-  else { set terminal pdfcairo size (px_w / 100.0)in, (px_h / 100.0)in font "Sans,8"; set output OUT."/figure5.pdf" }
+  eval fig_output(fmt, 'size px_w, px_h font "Sans,9"', 'size (px_w / 100.0)in, (px_h / 100.0)in font "Sans,8"')
   set multiplot layout 2 * sets_n, threads_n margins g_l, g_r, g_b, g_t spacing g_sx, g_sy title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)", scale, machine, reps)
   set xlabel "training time (s)"
   do for [k=1:sets_n] {

@@ -57,12 +57,12 @@ sed -e '/^DROP VIEW/d' -e 's/^CREATE VIEW/CREATE TEMP VIEW/' "$views" > "$tmp/vi
 q() {
   if [ "$1" = - ]; then cat "$tmp/views.sql" - > "$tmp/q.sql"
   else { cat "$tmp/views.sql"; printf '%s\n' "$1"; } > "$tmp/q.sql"; fi
-  sqlite3 -readonly -batch -bail -separator "$tab" -cmd ".load $steps_ext" -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
+  PSGD_STEPS_EXT=$steps_ext sh "$here/db.sh" -steps -bail -sep "$tab" "$db" < "$tmp/q.sql"
 }
 # qhtml SQL: the same as an HTML table body (sqlite3 escapes the cells).
 qhtml() {
   { cat "$tmp/views.sql"; printf '%s\n' "$1"; } > "$tmp/q.sql"
-  sqlite3 -readonly -batch -bail -html -header -cmd ".load $steps_ext" -cmd '.timeout 10000' "$db" < "$tmp/q.sql"
+  PSGD_STEPS_EXT=$steps_ext sh "$here/db.sh" -steps -bail -html "$db" < "$tmp/q.sql"
 }
 esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
 e() { printf '%s' "$1" | esc; }

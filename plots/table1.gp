@@ -103,8 +103,7 @@ TIMELABELS0 = TL . "title AVGT0"
 AVGT = "avg. (*: not every run reached it)"
 AVGT0 = "avg.: * = not every run reached it (no bar)"
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1300, (420 * sets_n + 60) font "Sans,10"; set output OUT."/table1.png" }
-  else { set terminal pdfcairo size 10in, (3.3 * sets_n + 0.4)in font "Sans,8"; set output OUT."/table1.pdf" }
+  eval fig_output(fmt, 'size 1300, (420 * sets_n + 60) font "Sans,10"', 'size 10in, (3.3 * sets_n + 0.4)in font "Sans,8"')
   set multiplot layout sets_n, 2 title sprintf("Table 1: best/avg. accuracy and time to the common accuracy (%s scale; %s; m = %s)", scale, machine, threads_all)
   set style fill solid 0.8 border -1
   set boxwidth 0.36

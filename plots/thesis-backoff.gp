@@ -74,8 +74,7 @@ set linetype 13 lc rgb "#d62728" lw 1.5 pt 9 ps 0.9
 set linetype 14 lc rgb "#2ca02c" lw 1.5 pt 11 ps 0.9
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 700 * n_thr + 150, 860 font "Sans,10"; set output OUT."/thesis-backoff.png" }
-  else { set terminal pdfcairo size (5.5 * n_thr + 1.2) * 1in, 7in font "Sans,8"; set output OUT."/thesis-backoff.pdf" }
+  eval fig_output(fmt, 'size 700 * n_thr + 150, 860 font "Sans,10"', 'size (5.5 * n_thr + 1.2) * 1in, 7in font "Sans,8"')
   set multiplot layout 2, n_thr title sprintf("Thesis Figs. 4.22-4.23: linear / exponential / random / no backoff, time to ε = %g%% of the initial training loss\n%s scale, %d run(s) per box, %g s limit, OS placement; %s; %s", eps * 100, scale, reps, limit_s, setting, machine)
   do for [j = 1:n_thr] {
     set title sprintf("%d threads: seconds to ε (n/c: not converged in %g s)", thr(j), limit_s)

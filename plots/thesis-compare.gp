@@ -109,8 +109,7 @@ off(j) = (j - 2) * 0.26
 # at x offset x in line style ls; "" when there are none
 outliers(c, j, x, ls) = outl[5 * (c - 1) + j] > 0 ? sprintf('$D using ($1 == 2 && $3 == %d && $4 == %d ? $2 + %g : NaN):5 with points ls %d pt 6 notitle, ', mt[c], j, x, ls) : ""
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size (560 * threads_n + 60), 1060 font "Sans,9"; set output OUT."/thesis-compare.png" }
-  else { set terminal pdfcairo size (4.6 * threads_n + 0.5)in, 8.8in font "Sans,7"; set output OUT."/thesis-compare.pdf" }
+  eval fig_output(fmt, 'size (560 * threads_n + 60), 1060 font "Sans,9"', 'size (4.6 * threads_n + 0.5)in, 8.8in font "Sans,7"')
   set multiplot layout 3, threads_n columnsfirst title sprintf("Thesis Figs. 4.19-4.21: epsilon-convergence per synchronization method (%s scale: epsilon = %s, %s, %s of the initial loss)\n%s; %d runs per algorithm and m; %s", scale, pct(F1), pct(F2), pct(F3), setting, reps_n, machine)
   set style fill solid 0.35 border -1
   set boxwidth 0.22 absolute

@@ -54,8 +54,7 @@ set size ratio 0
 # 16 colours keep the PNG small and still tell the times apart
 set palette maxcolors 16
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 960, 80 + 170 * rows font "Sans,8"; set output OUT."/thesis-heatmaps.png" }
-  else { set terminal pdfcairo size 10in, (1.0 + 1.9 * rows) * 1in font "Sans,8"; set output OUT."/thesis-heatmaps.pdf" }
+  eval fig_output(fmt, 'size 960, 80 + 170 * rows font "Sans,8"', 'size 10in, (1.0 + 1.9 * rows) * 1in font "Sans,8"')
   set multiplot layout rows, 3 title sprintf("Thesis Figs. 4.5-4.12: seconds to ε = %g%% of the initial training loss over step size × batch size; '-': no run converged\n%s scale, %d run(s) per cell, %g s limit, OS placement; %s", eps * 100, scale, reps, limit_s, machine)
   do for [i = 1:n_lbl] {
     do for [j = 1:n_thr] {

@@ -37,8 +37,7 @@ scale = (eps + 0 > 2.5) ? "quick" : "paper"
 note = (nearest > 0) ? sprintf("NUMA ran as its nearest equivalent (uma) in %d runs: this machine has one NUMA node, so UMA and NUMA are the same placement here; threads share %s PUs", nearest, npus) : "NUMA: threads alternate over the NUMA nodes (4+3, 4+4); UMA: all on node 0"
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size 1400,950 font "Sans,10"; set output OUT."/thesis-memory.png" }
-  else { set terminal pdfcairo size 11in,7.5in font "Sans,8"; set output OUT."/thesis-memory.pdf" }
+  eval fig_output(fmt, 'size 1400,950 font "Sans,10"', 'size 11in,7.5in font "Sans,8"')
   set multiplot layout 2,2 title sprintf("Thesis Figs. 4.2-4.4: UMA vs NUMA placement (%s scale; %s)\n%s", scale, machine, note)
   set style data histograms
   set style histogram clustered gap 1

@@ -67,8 +67,7 @@ stats $H using ($5 > 0 ? $5 : NaN) nooutput
 ymin = 10 ** floor(log10(STATS_min))
 
 do for [fmt in "png pdf"] {
-  if (fmt eq "png") { set terminal pngcairo size (265 * labels_n + 50), (340 * threads_n + 60) font "Sans,8"; set output OUT."/thesis-staleness.png" }
-  else { set terminal pdfcairo size (2.8 * labels_n + 0.5)in, (3.3 * threads_n + 0.6)in font "Sans,7"; set output OUT."/thesis-staleness.pdf" }
+  eval fig_output(fmt, 'size (265 * labels_n + 50), (340 * threads_n + 60) font "Sans,8"', 'size (2.8 * labels_n + 0.5)in, (3.3 * threads_n + 0.6)in font "Sans,7"')
   set multiplot layout threads_n, labels_n title sprintf("Thesis Figs. 4.13-4.18: staleness distribution of accepted updates vs batch size B (%s scale; %s; mean over %d runs per line)\n%s", scale, setting, reps_n, machine)
   KF = fmt eq "png" ? ",8" : ",7"
   # the key below each panel, so that it covers no line

@@ -41,9 +41,10 @@ CREATE VIEW v_done AS
 SELECT * FROM runs WHERE status IN ('ok', 'converged', 'diverged');
 
 -- Every run (any status) without the bulky columns (spec, topology_xml):
--- what to look at first.
+-- what to look at first. runs.sync is the dispatcher's name (async,
+-- interval, sync): named dispatcher here.
 CREATE VIEW v_runs AS
-SELECT run_id, key, experiment, label, status, why, algorithm, sync, store, threads, placement,
+SELECT run_id, key, experiment, label, status, why, algorithm, sync AS dispatcher, store, threads, placement,
        dataset, model, batch, lr, momentum, y0, seed, repetition, started_at, wall_s,
        steps_started, steps_accepted, epochs,
        CASE WHEN wall_s > 0 THEN steps_accepted / wall_s END AS steps_per_s,

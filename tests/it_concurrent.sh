@@ -70,7 +70,14 @@ start=$(awk '{sub(/.*\) /, ""); print $20}' /proc/$holder/stat)
 q "UPDATE runs SET status='running', pid=$holder, claim='$boot $holder $start' WHERE key='$k0'"
 id0=$(q "SELECT run_id FROM runs WHERE key='$k0'")
 "$PSGD" run "$tmp/conc.cfg" --db "$db" > "$tmp/d" 2>&1 & p1=$!
-sleep 1.5
+# until the sweep has reached the claimed run and said so (a sanitizer build
+# can take seconds to get there; a fixed sleep made this check flaky), 60 s
+# at most: the other runs are done by then, only the claimed one is left
+i=0
+while [ $i -lt 600 ] && ! grep -q 'being run by pid '"$holder" "$tmp/d" && kill -0 $p1 2>/dev/null; do
+  sleep 0.1; i=$((i + 1))
+done
+sleep 0.5
 check live_claimer_untouched "$(q "SELECT run_id || ' ' || status || ' ' || pid FROM runs WHERE key='$k0'")" \
   "$id0 running $holder"
 check live_claimer_waits "$(grep -c 'being run by pid '"$holder" "$tmp/d") $(kill -0 $p1 2>/dev/null && echo waiting)" \

@@ -2,7 +2,9 @@
 # tests/plot_series.sh SCRIPT.gp DB OUTDIR [ARGS...] - runs a figure script
 # (from the repository top, as `gnuplot -c SCRIPT.gp DB OUTDIR ARGS...`) with
 # its PNG terminal replaced by gnuplot's svg terminal (same size and font) and
-# its PDF pass sent to the `unknown` terminal, then checks every SVG written
+# its PDF pass sent to the `unknown` terminal (a script that opens its files
+# through plots/db.gp's fig_output: by FIG_PNG_TERM/FIG_PDF_TERM; one that
+# sets its terminals itself: by rewriting them), then checks every SVG written
 # into OUTDIR with tests/plot_series.awk: every series that has a key entry
 # must have at least one drawn element (a line of two distinct points, a
 # point, a box, a label) outside its own key sample. Prints the awk's lines;
@@ -20,12 +22,12 @@ gp=$(mktemp "$(dirname "$script")/.plot_series.XXXXXX") || exit 1
 trap 'rm -f "$gp" "$gp.log"' EXIT
 sed -e 's/set terminal pngcairo/set terminal svg/' \
     -e 's/set terminal pdfcairo[^;]*;/set terminal unknown;/' "$script" > "$gp"
-if ! grep -q 'set terminal svg' "$gp"; then
-  echo "not ok $script: no 'set terminal pngcairo' to replace"
+if ! grep -q 'set terminal svg\|fig_output(' "$gp"; then
+  echo "not ok $script: no 'set terminal pngcairo' or fig_output to replace"
   exit 1
 fi
 mkdir -p "$outdir"
-if ! gnuplot -c "$gp" "$@" > "$gp.log" 2>&1; then
+if ! gnuplot -e 'FIG_PNG_TERM = "svg"; FIG_PDF_TERM = "unknown"' -c "$gp" "$@" > "$gp.log" 2>&1; then
   echo "not ok $script: gnuplot failed"
   sed 's/^/    /' "$gp.log"
   rm -f "$gp.log"

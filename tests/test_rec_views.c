@@ -335,6 +335,11 @@ static void test_views_match_c(void **state) {
     if (q_int(t.db, sql) != 0) fail_msg("%s shows a run that has no result", views[i]);
   }
   assert_int_equal(q_int(t.db, "SELECT count(*) FROM v_runs"), 6);
+  /* runs.sync holds the spec's dispatcher; v_runs calls it dispatcher */
+  assert_int_equal(q_int(t.db, "SELECT count(*) FROM v_runs v JOIN runs r USING (run_id) WHERE "
+                               "v.dispatcher = r.sync AND r.sync = json_extract(r.spec, "
+                               "'$.dispatcher') AND r.sync IN ('async', 'interval', 'sync')"),
+                   6);
   /* the running run's data is there, just not in the views */
   char sql[128];
   snprintf(sql, sizeof sql, "SELECT count(*) FROM steps WHERE run_id = %lld", (long long)c.id);

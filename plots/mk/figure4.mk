@@ -8,12 +8,5 @@
 FIG4_THR_quick := 0.86
 FIG4_THR_quick-real := 0.87
 FIG4_THR_paper := 0.45
-FIGURES += figure4
-
-.PHONY: figure4
-figure4: $(PSGD)
-	@[ -n "$(FIG4_THR_$(SCALE))" ] || { echo "figure4: no threshold accuracy for scale '$(SCALE)' (FIG4_THR_$(SCALE) in plots/mk/figure4.mk)" >&2; exit 2; }
-	@mkdir -p $(FIGDIR)
-	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/figure4.gp "$(DB)" $(FIGDIR) $(FIG4_THR_$(SCALE))
-	@echo "figure4: wrote $(FIGDIR)/figure4.png and $(FIGDIR)/figure4.pdf"
+FIG_CHECK_figure4 = [ -n "$(FIG4_THR_$(SCALE))" ] || { echo "figure4: no threshold accuracy for scale '$(SCALE)' (FIG4_THR_$(SCALE) in plots/mk/figure4.mk)" >&2; exit 2; }
+FIG_ARGS_figure4 = $(FIG4_THR_$(SCALE))

@@ -2,11 +2,5 @@
 # highest accuracy every algorithm reached), as markdown and as a figure.
 # Computed from the runs of Fig. 4: the target runs (or resumes)
 # experiments/figure4.cfg, so after `make figure4` it only computes and plots.
-FIGURES += table1
-
-.PHONY: table1
-table1: $(PSGD)
-	@mkdir -p $(FIGDIR)
-	$(PSGD) run experiments/figure4.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/table1.gp "$(DB)" $(FIGDIR)
-	@echo "table1: wrote $(FIGDIR)/table1.md, $(FIGDIR)/table1.png and $(FIGDIR)/table1.pdf"
+FIG_EXP_table1 = figure4
+FIG_WROTE_table1 = $(FIGDIR)/table1.md, $(FIGDIR)/table1.png and $(FIGDIR)/table1.pdf

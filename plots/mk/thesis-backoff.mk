@@ -2,11 +2,4 @@
 # store contention with linear, exponential, random and no backoff. As in
 # thesis-heatmaps.mk, crashed or timed-out runs (psgd run exit 1) are counted
 # in the figure, not a reason to stop.
-FIGURES += thesis-backoff
-
-.PHONY: thesis-backoff
-thesis-backoff: $(PSGD)
-	@mkdir -p $(FIGDIR)
-	$(PSGD) run experiments/thesis-backoff.cfg --scale $(SCALE) --db $(DB) || [ $$? -eq 1 ]
-	gnuplot -c plots/thesis-backoff.gp "$(DB)" $(FIGDIR)
-	@echo "thesis-backoff: wrote $(FIGDIR)/thesis-backoff.png and $(FIGDIR)/thesis-backoff.pdf"
+FIG_RUN_OK_thesis-backoff = 1

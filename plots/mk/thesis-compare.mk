@@ -8,11 +8,4 @@ THCMP_EPS_quick := 0.30 0.20 0.15
 # quick-real: the thesis experiments have no virtual form; the same as quick
 THCMP_EPS_quick-real := $(THCMP_EPS_quick)
 THCMP_EPS_paper := 0.10 0.05 0.02
-FIGURES += thesis-compare
-
-.PHONY: thesis-compare
-thesis-compare: $(PSGD)
-	@mkdir -p $(FIGDIR)
-	$(PSGD) run experiments/thesis-compare.cfg --scale $(SCALE) --db $(DB)
-	gnuplot -c plots/thesis-compare.gp "$(DB)" $(FIGDIR) $(THCMP_EPS_$(SCALE)) $(SCALE)
-	@echo "thesis-compare: wrote $(FIGDIR)/thesis-compare.png and $(FIGDIR)/thesis-compare.pdf"
+FIG_ARGS_thesis-compare = $(THCMP_EPS_$(SCALE)) $(SCALE)
