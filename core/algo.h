@@ -3,7 +3,7 @@
  * ctl.h), and every rule on which of them compose, each written once here
  * from the capabilities the entries declare in their ops structs (has_y,
  * needs_reduce, retries, has_ps_bound, needs_y, ...). Experiment files
- * (config.c), psgd train (cli_train.c) and the engine (engine.c) all resolve
+ * (cfg_spec.c), psgd train (cli_train.c) and the engine (engine.c) all resolve
  * through it, so a new registry entry needs no line here or there.
  *
  * The word `algorithm` (experiment files, --algorithm) is one of:
@@ -32,7 +32,7 @@ typedef struct {
   ps_backoff backoff;
 } algo_choice;
 
-/* The run-spec setting a resolution error is about (config.c points at its
+/* The run-spec setting a resolution error is about (cfg_spec.c points at its
  * file:line). */
 typedef enum {
   ALGO_SET_NONE = 0,

@@ -16,9 +16,10 @@
  *           some process may still write the run);
  *           rec_run_mark, only when the child reported no result: status
  *           timeout/crashed/interrupted and why, partial rows deleted.
- *   child   engine_run: rec_run_info (topology XML, versions), placement,
- *           evals, events, and steps (after the workers, or meanwhile by the
- *           writer thread on a second connection of the child); then
+ *   child   engine_run, through the recorder sink (engine_sink_rec):
+ *           rec_run_info (topology XML, versions), placement, evals, events,
+ *           and steps (after the workers, or meanwhile by the writer thread
+ *           on a second connection of the child); then
  *           rec_run_end: the result columns and the final status.
  * The parent holds no connection while the child lives. The parent watches it: a wall-clock limit (SIGKILL, marked
  * 'timeout'), a child that dies (marked 'crashed' with the signal or the
