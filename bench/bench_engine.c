@@ -54,6 +54,16 @@ static double spread_pct(stats s) { return 100 * (s.max - s.min) / s.median; }
 
 /* ------------------------------------------------------ model problem --- */
 
+/* Fashion-MNIST, batch 16, seed 1; the MLP is 784-128-128-128-10. */
+static void bench_spec(run_spec *s, const char *model) {
+  spec_default(s);
+  snprintf(s->dataset, sizeof s->dataset, "fashion-mnist");
+  snprintf(s->model, sizeof s->model, "%s", model);
+  s->n_hidden = 3;
+  for (int i = 0; i < 3; i++) s->hidden[i] = 128;
+  s->batch = 16;
+  s->seed = 1;
+}
 
 /* accepted steps per second of one run of `seconds` */
 static double run_steps_per_s(const par_problem *pb, const disp_ops *dop, int threads,
@@ -172,29 +182,20 @@ int main(int argc, char **argv) {
   char err[PSGD_ERRLEN];
   int bad = 0;
 
-  data_opts o;
-  data_opts_default(&o);
-  dataset ds;
-  if (data_load("fashion-mnist", &o, &ds, err, sizeof err)) {
+  /* the two problems as a run spec builds them (problem.h): Fashion-MNIST,
+   * batch 16, seed 1 */
+  run_spec sl, sm;
+  bench_spec(&sl, "lenet5");
+  bench_spec(&sm, "mlp");
+  problem_setup Pl, Pm;
+  if (problem_setup_make(&Pl, &sl, err, sizeof err) ||
+      problem_setup_make(&Pm, &sm, err, sizeof err)) {
     fprintf(stderr, "bench_engine: %s\n", err);
     return 1;
   }
-  model_blas_init();
-  model_spec ls = {"lenet5", ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes, 0, {0}};
-  model_spec ms = {"mlp", ds.train.c, ds.train.h, ds.train.w, ds.train.n_classes, 3,
-                   {128, 128, 128}};
-  model *lenet = model_create(&ls, err, sizeof err), *mlp = model_create(&ms, err, sizeof err);
-  if (!lenet || !mlp) {
-    fprintf(stderr, "bench_engine: %s\n", err);
-    return 1;
-  }
-  float *t_l = psgd_alloc(model_n_params(lenet) * sizeof(float));
-  float *t_m = psgd_alloc(model_n_params(mlp) * sizeof(float));
-  model_init(lenet, t_l, 1);
-  model_init(mlp, t_m, 1);
-  problem_model pl = {&ds, lenet, 16, 1}, pm = {&ds, mlp, 16, 1};
-  par_problem bl = problem_model_make(&pl, t_l);
-  par_problem bm = problem_model_make(&pm, t_m);
+  const model *lenet = Pl.m, *mlp = Pm.m;
+  par_problem bl = problem_setup_par(&Pl);
+  par_problem bm = problem_setup_par(&Pm);
 
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   double load[1] = {0};
@@ -261,11 +262,8 @@ int main(int argc, char **argv) {
   printf("bench: logging_overhead_spread %.2f %% (min %.2f, max %.2f)\n", sov.max - sov.min,
          sov.min, sov.max);
 
-  psgd_free(t_l);
-  psgd_free(t_m);
-  model_free(lenet);
-  model_free(mlp);
-  data_free(&ds);
+  problem_teardown(&Pl);
+  problem_teardown(&Pm);
   if (bad) fprintf(stderr, "bench_engine: a run failed or gave a non-finite loss\n");
   return bad;
 }

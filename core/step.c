@@ -126,7 +126,7 @@ void step_applied(step_run *P, step_worker *W, step_state *S, int applied, uint6
   S->va = va;
   /* sync: the round's update counts as accepted even if a store dropped it */
   S->accepted = S->verdict == DISP_REDUCE ? 1 : applied;
-  disp_done(P->d, W->id, &S->t);
+  if (!P->defer_done) disp_done(P->d, W->id, &S->t);
 }
 
 void step_apply(step_run *P, step_worker *W, step_state *S) {
@@ -204,6 +204,8 @@ void step_end(step_run *P, step_worker *W, step_state *S) {
   step_apply(P, W, S);
   step_complete(P, W, S);
 }
+
+void step_done(step_run *P, step_worker *W, step_state *S) { disp_done(P->d, W->id, &S->t); }
 
 /* ------------------------------------------------------------ monitor --- */
 

@@ -79,6 +79,10 @@ struct step_run {
   uint64_t (*now)(void *clock_ctx);
   void *clock_ctx;
   int virtual_clock;                /* 1: step records carry pu = -1 */
+  /* 1: step_end leaves an applied step's disp_done to the caller, who
+   * calls step_done when the apply's time has passed (the virtual clock's
+   * "measured" model); 0: step_end calls it right after the apply */
+  int defer_done;
   /* called once by the step_stop that sets the status (NULL: nothing) */
   void (*on_stop)(void *stop_ctx);
   void *stop_ctx;
@@ -130,6 +134,10 @@ int step_run_result(step_run *P, uint64_t t_end, par_result *res, float *theta_o
 int step_begin(step_run *P, step_worker *W, step_state *S);
 /* The second half, once S->loss and W->grad hold the gradient's result. */
 void step_end(step_run *P, step_worker *W, step_state *S);
+/* The dispatcher's done of an applied step whose step_end deferred it
+ * (defer_done): for interval, the apply that completes an interval opens the
+ * next one here. */
+void step_done(step_run *P, step_worker *W, step_state *S);
 
 /* The phases of the two halves, for a clock that puts virtual time between
  * them (vclock.c: a lock's queue and hold, a CAS attempt, a reduction):
@@ -142,7 +150,7 @@ void step_end(step_run *P, step_worker *W, step_state *S);
  * the update to apply, W's gradient or the round's mean (computed once).
  * step_apply: applies it (ps_apply) and calls step_applied; for the other
  * verdicts records what they imply. step_applied: the store's result of an
- * apply, then disp_done. step_complete: the end time, counters,
+ * apply, then disp_done (unless defer_done). step_complete: the end time, counters,
  * controllers, the step record, the stop and divergence checks. */
 int step_start(step_run *P, step_worker *W, step_state *S);
 void step_read(step_run *P, step_worker *W, step_state *S);

@@ -9,10 +9,11 @@
  * stores), its gradient's end (finish, and the apply for hogwild), the end
  * of a reduction (sync), the end of an apply hold or CAS attempt, each
  * calling the matching phase of step.h. Events are processed in the order
- * (time, kind, worker) with kind applied < finish < reduced < read <
- * start < monitor: at equal times every update lands before any read, so a
+ * (time, kind, worker) with kind applied < finish < done < reduced <
+ * read < start < monitor: at equal times every update lands before any read, so a
  * read sees exactly the updates applied up to and including its instant,
- * and a worker's next step starts right after its own end. An apply is one
+ * and a worker's next step starts right after its own end (hogwild under
+ * "measured": after its apply time, see below). An apply is one
  * instant (or a whole exclusive hold): no torn reads, no interleaved
  * updates (HOGWILD!'s inconsistency is not modelled).
  * The monitor (stop conditions, evaluation points) polls every 10 ms of
@@ -29,11 +30,18 @@
  *   "lognormal:<mean_us>,<cv>"   lognormal with that mean and coefficient
  *                                of variation (cv = stddev / mean, >= 0)
  *   "measured" (default)         calibrated at the run's start on this
- *                                machine, one thread: copy of theta, the
- *                                gradient of this model and batch, the apply
- *                                (means and spreads recorded as the event
- *                                "step_time"); a step = copy(m) +
- *                                lognormal(gradient mean, cv) + apply(m)
+ *                                machine by min(m, cores) threads at once
+ *                                on one shared scratch theta: copy of theta,
+ *                                the gradient of this model and batch, the
+ *                                apply (medians and robust spreads, 1.4826 x
+ *                                MAD, recorded as the event "step_time"); a step
+ *                                = copy(m) + lognormal(gradient, cv), then
+ *                                its update lands (finish event: the real
+ *                                store's version FAA is at the start of its
+ *                                apply), then apply(m) before the worker's
+ *                                next start (accepted steps only: a
+ *                                rejected step applies nothing). Its record's
+ *                                t_end_ns is the instant the update lands.
  *   "run:<run key>"              replay: each step's duration is drawn
  *                                (uniformly, per worker stream) from the step
  *                                durations of that recorded run (its
@@ -73,8 +81,9 @@
  *
  * Stores (ps_ops.virtual_clock). A step's drawn duration D is split into a
  * read hold C, a gradient G and an apply hold A (C + G + A = D): under
- * "measured" C and A are the calibrated copy and apply (the mutex: one
- * thread's, as it runs one at a time; the others: copy(m), apply(m)), else
+ * "measured" C and A are the calibrated copy and apply (the mutex: without
+ * the bandwidth share, as it runs one at a time; the others: copy(m),
+ * apply(m)) and G the draw after copy(m) (the gradient), else
  * fractions of D given as options after the model, ",copy=F,apply=F"
  * (defaults VCLOCK_COPY_FRAC, VCLOCK_APPLY_FRAC; the event "store_time"
  * says what a run assumed). With no waiting a step takes D, as under
@@ -140,6 +149,8 @@ typedef struct {
   /* constant, lognormal, run: the store options, fractions (vclock.h) */
   double copy_frac, apply_frac, add_frac;
   int has_frac;           /* 1: given in the string (else the defaults) */
+  double apply_m_us;  /* measured: apply(m), the part of mem_us after the update lands */
+  int cal_threads;    /* measured: threads that ran the calibration at once */
   char run_key[17];   /* run: the recorded run's key */
   const uint64_t *replay_ns; /* run: its durations (not owned) */
   size_t n_replay;
@@ -149,10 +160,14 @@ typedef struct {
  * err saying what is wrong with it. */
 int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen);
 
-/* Calibrates a "measured" model on this machine for m workers: times one
- * thread's copy of d floats, pr->grad on ws (steps 0..), and the update o
- * (scratch buffers; shared state untouched), then applies the bandwidth
- * model. 0, or -1 with err (out of memory). */
+/* Calibrates a "measured" model on this machine for m workers: k = min(m,
+ * online CPUs) threads at once (the caller's thread with ws, the others
+ * with pr->ws_create workspaces) each time 31 rounds of a copy of d floats
+ * from one shared scratch theta, pr->grad, and the update o applied to that
+ * scratch theta (HOGWILD!-racy, as workers share the store's), after 3
+ * warm-ups; medians and robust spreads over all k x 31 samples (shared state
+ * of the run untouched), then the bandwidth model. 0, or -1 with err (out
+ * of memory, a thread or workspace that could not be made). */
 int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m,
                      vclock_model *mo, char *err, size_t errlen);
 
