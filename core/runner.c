@@ -337,6 +337,17 @@ static void show_progress(const progress_view *pv, const exp_run *run, const chi
 /* run_one outcomes besides a status: the run was not started here. */
 enum { ONE_ERROR = -1, ONE_ELSEWHERE = -2, ONE_LIVE = -3, ONE_REMOTE = -4 };
 
+/* The vanish test hook: the database and its -wal and -shm deleted, as
+ * `rm` by another process would. */
+static void vanish_now(const char *path) {
+  char side[SPEC_PATH * 4 + 8];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
 /* After a database error: ONE_ERROR, with err replaced by the deleted-or-
  * replaced message if that is what happened (a file deleted or replaced
  * under an open or a write fails there first, with SQLite's or the
@@ -354,6 +365,7 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
   const runner_opts *o = pv->o;
   int64_t run_id = 0;
   if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
+  if (test_hook("PSGD_TEST_VANISH_RUN", index)) vanish_now(o->db_path);
   rec *r = rec_open_existing(o->db_path, err, errlen);
   if (!r) return db_gone_or(pv, err, errlen);
   /* The file may have gone between the check and the open: then the handle
