@@ -5,6 +5,7 @@
 #   make check-asan / check-tsan   the tests under AddressSanitizer+UBSan / ThreadSanitizer
 #   make deps-slurm test-slurm     Slurm packages; psgd slurm + merge on a one-host cluster (root)
 #   make bench      benchmarks (never part of test); prints "bench: NAME VALUE UNIT" lines
+#   make bench-validate   virtual clock vs real 2-thread runs at m = 2, one table (EXPERIMENTS.md)
 #   make data       download MNIST and CIFAR-10/100 into data/ and check SHA-256
 #   make figure1..figure5 table1 thesis-* figures   see plots/figures.mk and EXPERIMENTS.md
 
@@ -67,7 +68,7 @@ TOOLCHAIN_PKGS := build-essential pkg-config ca-certificates curl
 DEB_PKGS := libhwloc-dev hwloc libopenblas-dev libsqlite3-dev sqlite3 gnuplot-nox libconfig-dev \
             libcmocka-dev zlib1g-dev dataset-fashion-mnist chromium chromium-driver libxsmm-dev
 
-.PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench data clean
+.PHONY: all deps print-deb-pkgs print-pkg-modules bench-deps test check-asan check-tsan check-sanitize bench bench-validate data clean
 all: $(PSGD) $(STEPS_EXT) $(TEST_BINS) $(BENCH_BINS)
 
 $(STEPS_EXT): core/rec_steps.c core/rec_steps.h core/steprec.h
@@ -153,6 +154,9 @@ test-slurm: $(PSGD)
 
 bench: all
 	@BUILD=$(BUILD) sh bench/run.sh
+
+bench-validate: all
+	@BUILD=$(BUILD) sh bench/validate_vclock.sh
 
 data:
 	sh data/fetch.sh

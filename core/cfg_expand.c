@@ -165,9 +165,13 @@ int cfg_expand(loader *L, experiment *e, const char *scale_name, int check_data)
         len += (size_t)snprintf(r.swept + len, sizeof r.swept - len, "%s%s=%s", len ? " " : "",
                                 setting_table[esw.ax[a].key].key, val);
       }
-      r.est_s = r.spec.stop_seconds > 0 ? r.spec.stop_seconds : r.spec.timeout_s;
-      r.est_bound = !(r.spec.stop_seconds > 0) || r.spec.stop_epochs > 0 || r.spec.stop_steps > 0 ||
-                    r.spec.target_acc > 0 || r.spec.epsilon > 0;
+      /* A virtual-clock run's stop.seconds is virtual time: the real time it
+       * takes is what this machine's gradient rate needs for its steps, so
+       * its only estimate is its timeout, an upper bound (none without one). */
+      const int virt = !strcmp(r.spec.clock, "virtual");
+      r.est_s = !virt && r.spec.stop_seconds > 0 ? r.spec.stop_seconds : r.spec.timeout_s;
+      r.est_bound = virt || !(r.spec.stop_seconds > 0) || r.spec.stop_epochs > 0 ||
+                    r.spec.stop_steps > 0 || r.spec.target_acc > 0 || r.spec.epsilon > 0;
       uint64_t seed0 = r.spec.seed;
       for (long rep = 0; rep < repeat; rep++) {
         exp_run rr = r;

@@ -179,7 +179,7 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
     free(status);
     return 1;
   }
-  int n_sel = 0, n_done = 0, n_unknown = 0, bound = 0;
+  int n_sel = 0, n_done = 0, n_unknown = 0, n_virtual = 0, n_virtual_bound = 0, bound = 0;
   double est = 0;
   printf("%s: %s\n", e->path, e->description[0] ? e->description : "(no description)");
   printf("scale %s, %d cores, database %s%s\n", e->scale, e->n_cores, a->db,
@@ -195,7 +195,9 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
     else if (r->est_s > 0) {
       est += r->est_s;
       bound |= r->est_bound;
-    } else n_unknown++;
+      n_virtual_bound += !strcmp(r->spec.clock, "virtual");
+    } else if (!strcmp(r->spec.clock, "virtual")) n_virtual++;
+    else n_unknown++;
     printf("%5d  %-16s  %-11s  %-24s  %s\n", i, r->key, st, r->spec.label, r->swept);
   }
   char t[32];
@@ -219,6 +221,12 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
   }
   printf("; %d finished, %d to run: %s %s", n_done, n_sel - n_done, bound ? "at most" : "about", t);
   if (n_unknown) printf(" + %d runs without a time estimate (no stop.seconds or timeout)", n_unknown);
+  if (n_virtual_bound)
+    printf(" (%d virtual-clock runs counted at their timeouts: they take what this machine's "
+           "gradient rate needs)", n_virtual_bound);
+  if (n_virtual)
+    printf(" + %d virtual-clock runs without a time estimate (their stop.seconds is virtual "
+           "time; no timeout)", n_virtual);
   printf("\n");
   free(status);
   return 0;

@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "runner.h"
 
 static char dir[256];
 
@@ -323,6 +324,27 @@ static void test_stable_keys(void **state) {
   config_free(c);
 }
 
+/* A run's time estimate and its default limit: stop.seconds under the real
+ * clock; under the virtual clock stop.seconds is virtual time, so only the
+ * timeout counts (an upper bound) and there is no default limit. */
+static void test_estimates_by_clock(void **state) {
+  (void)state;
+  const char *p = put("est.cfg", "stop = { seconds = 2.0; epochs = 0.0; };\n"
+                                 "variants = ({ label = \"r\"; }, { label = \"v\"; clock = \"virtual\"; },\n"
+                                 "  { label = \"vt\"; clock = \"virtual\"; timeout = 90.0; });\n");
+  experiment *e = load(p, NULL, 2);
+  assert_int_equal(e->n_runs, 3);
+  const exp_run *r = &e->runs[0], *v = &e->runs[1], *vt = &e->runs[2];
+  assert_true(r->est_s == 2.0 && !r->est_bound);
+  assert_true(runner_limit_s(&r->spec, 0) == 64.0);
+  assert_true(v->est_s == 0.0);
+  assert_true(runner_limit_s(&v->spec, 0) == 0.0);
+  assert_true(vt->est_s == 90.0 && vt->est_bound);
+  assert_true(runner_limit_s(&vt->spec, 0) == 90.0);
+  assert_true(runner_limit_s(&v->spec, 30.0) == 30.0);
+  config_free(e);
+}
+
 static void test_paths_in_messages(void **state) {
   (void)state;
   put("inc.cfg", "bacth = 3;\n");
@@ -352,6 +374,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stable_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_paths_in_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_estimates_by_clock, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
