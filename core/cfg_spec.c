@@ -175,8 +175,10 @@ int cfg_build_spec(const settings *st, const char *path, const char *name, int n
       return oerr(err, errlen, &o, SET_STEP_TIME, "%s", why);
     if (!s->step_time[0])
       cfg_fmt(s->step_time, sizeof s->step_time, "%s", VCLOCK_DEFAULT_STEP_TIME);
-    if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), s->threads, s->step_time, why,
-                     sizeof why))
+    ps_backoff bo = PS_BACKOFF_NONE;
+    (void)ps_backoff_parse(s->backoff[0] ? s->backoff : "none", &bo); /* checked above */
+    if (vclock_check(disp_find(s->dispatcher), ps_find(s->store), bo, s->threads, s->step_time,
+                     why, sizeof why))
       return oerr(err, errlen, &o, SET_CLOCK, "%s", why);
   }
   if (s->stop_seconds == 0 && s->stop_epochs == 0 && s->stop_steps == 0 && s->target_acc == 0 &&

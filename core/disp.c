@@ -113,6 +113,13 @@ int disp_try_start(disp *d, int w, disp_ticket *t) {
   return d->ops->try_start(d, d->impl, w, t);
 }
 
+int disp_can_start(disp *d, int w) {
+  if (atomic_load_explicit(&d->stop, memory_order_relaxed)) return 1;
+  if (!d->ops->own_gate) return w < atomic_load_explicit(&d->m, memory_order_relaxed);
+  PSGD_CHECK(d->ops->can_start);
+  return d->ops->can_start(d->impl, w);
+}
+
 int disp_finish(disp *d, int w, disp_ticket *t) { return d->ops->finish(d, d->impl, w, t); }
 
 void disp_done(disp *d, int w, const disp_ticket *t) {

@@ -94,6 +94,10 @@ typedef struct disp_ops {
   long (*get_y)(void *impl);                                      /* NULL: 0 */
   void (*on_m)(void *impl);   /* m changed (NULL: nothing beyond the gate) */
   void (*on_stop)(void *impl);/* release every waiter (NULL: nothing) */
+  /* own_gate dispatchers with a virtual-time form: 1 if try_start(w) would
+   * return now without waiting (the virtual clock's one thread must never
+   * wait in it); NULL otherwise */
+  int (*can_start)(void *impl, int w);
   /* needs_reduce: the one update of a round from the gradients of its n
    * participants (grads[k]: worker k's, d floats each), written into out
    * (d floats) or one of grads returned; called by the reducer between
@@ -117,6 +121,9 @@ const disp_ops *disp_get_ops(const disp *d);
  * w >= m (or, for sync, until w's next round opens). */
 int disp_try_start(disp *d, int w, disp_ticket *t);
 int disp_finish(disp *d, int w, disp_ticket *t);
+/* 1 if disp_try_start(d, w) would return without waiting: the run is
+ * stopping, or w < m (shared gate), or the own gate lets w in now. */
+int disp_can_start(disp *d, int w);
 void disp_done(disp *d, int w, const disp_ticket *t);
 /* After DISP_REDUCE: the round's update (ops->reduce; see disp_ops). */
 const float *disp_reduce(const disp *d, const float *const *grads, int n, size_t dim,

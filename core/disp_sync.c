@@ -69,13 +69,25 @@ static void sync_destroy(void *impl) {
   psgd_free(s);
 }
 
+/* Under mu: w must wait for a round that includes it and that it has not
+ * joined yet. */
+static int must_wait(const sync_state *s, int w) {
+  return !s->stop && (w >= s->n_part || s->joined[w] == s->round + 1);
+}
+
+static int sync_can_start(void *impl, int w) {
+  sync_state *s = impl;
+  PSGD_CHECK(pthread_mutex_lock(&s->mu) == 0);
+  int ok = !must_wait(s, w);
+  PSGD_CHECK(pthread_mutex_unlock(&s->mu) == 0);
+  return ok;
+}
+
 static int sync_try_start(disp *d, void *impl, int w, disp_ticket *t) {
   (void)d;
   sync_state *s = impl;
   PSGD_CHECK(pthread_mutex_lock(&s->mu) == 0);
-  /* wait for a round that includes w and that w has not joined yet */
-  while (!s->stop && (w >= s->n_part || s->joined[w] == s->round + 1))
-    PSGD_CHECK(pthread_cond_wait(&s->cv, &s->mu) == 0);
+  while (must_wait(s, w)) PSGD_CHECK(pthread_cond_wait(&s->cv, &s->mu) == 0);
   int ok = !s->stop;
   if (ok) {
     s->joined[w] = s->round + 1;
@@ -144,12 +156,13 @@ const disp_ops disp_sync_ops = {
     .needs_reduce = 1,
     .rejects = 0,
     .tau = DISP_TAU_ZERO,
-    .virtual_clock = 0,
+    .virtual_clock = 1,
     .create = sync_create,
     .destroy = sync_destroy,
     .try_start = sync_try_start,
     .finish = sync_finish,
     .done = sync_done,
     .on_stop = sync_on_stop,
+    .can_start = sync_can_start,
     .reduce = sync_reduce,
 };

@@ -43,7 +43,8 @@ int engine_resolve(const run_spec *s, engine_algo *a, char *err, size_t errlen) 
   /* names and every rule on how they compose: algo.c */
   if (algo_resolve(s, a, NULL, err, errlen)) return -1;
   if (!strcmp(s->clock, "virtual")) {
-    if (vclock_check(a->disp, a->store, s->threads, s->step_time, err, errlen)) return -1;
+    if (vclock_check(a->disp, a->store, a->backoff, s->threads, s->step_time, err, errlen))
+      return -1;
   } else if (s->clock[0] && strcmp(s->clock, "real") != 0) {
     return psgd_err(err, errlen, "unknown clock '%s' (known: real, virtual)", s->clock);
   } else if (s->step_time[0]) {

@@ -113,6 +113,16 @@ int ps_apply(ps *p, int slot, const float *g, uint64_t version_read, uint64_t *v
   return p->ops->apply(p->impl, slot, g, version_read, version_apply);
 }
 
+int ps_apply_build(ps *p, int slot, const float *g, uint64_t version_read) {
+  PSGD_CHECK(p->ops->apply_build);
+  return p->ops->apply_build(p->impl, slot, g, version_read);
+}
+
+int ps_apply_commit(ps *p, int slot, uint64_t *version_apply) {
+  PSGD_CHECK(p->ops->apply_commit);
+  return p->ops->apply_commit(p->impl, slot, version_apply);
+}
+
 uint64_t ps_version(ps *p) { return p->ops->version(p->impl); }
 void ps_snapshot(ps *p, int slot, float *theta) { p->ops->snapshot(p->impl, slot, theta); }
 

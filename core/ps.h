@@ -69,6 +69,16 @@ typedef struct {
   size_t bytes;            /* shared-state memory held (theta, momentum, versions) */
 } ps_stats;
 
+/* How a store runs under the virtual clock (vclock.h: the model of each). */
+typedef enum {
+  PS_VT_NONE = 0, /* no virtual-time form: the virtual clock refuses it */
+  PS_VT_INSTANT,  /* a read and an apply are instants, nothing waits (hogwild) */
+  PS_VT_LOCK,     /* one exclusive lock, held by every read (copy) and apply (mutex) */
+  PS_VT_RWLOCK,   /* reads share the lock, an apply holds it alone (rwlock) */
+  PS_VT_CAS       /* a read is an instant; an apply is attempts, each builds the new
+                     version from the latest and ends in a CAS (leashed) */
+} ps_vtime;
+
 typedef struct ps_ops {
   const char *name;
   const char *help;
@@ -77,7 +87,7 @@ typedef struct ps_ops {
   int has_ps_bound;  /* 1: the persistence bound ps applies */
   int versions;      /* 1: immutable versions of theta (live peak / pool size reported) */
   int consistent;    /* 1: a read sees theta between two whole updates */
-  int virtual_clock; /* 1: has a virtual-time form (vclock.c) */
+  ps_vtime virtual_clock; /* its virtual-time form (vclock.h); PS_VT_NONE: none */
   void *(*create)(const ps_cfg *cfg, char *err, size_t errlen);
   void (*destroy)(void *impl);
   /* Begins a read: returns the theta to compute the gradient on, either
@@ -90,6 +100,17 @@ typedef struct ps_ops {
    * last attempt saw. */
   int (*apply)(void *impl, int slot, const float *g, uint64_t version_read,
                uint64_t *version_apply);
+  /* PS_VT_CAS only (NULL otherwise): apply in its two phases, so that the
+   * virtual clock can let other events happen between them (apply is these
+   * two in a loop). apply_build starts an attempt: takes the latest
+   * version and builds the updated one from it (1), or finds no free
+   * vector and drops the update (0: counted as dropped, nothing held).
+   * apply_commit ends the attempt: 1 applied (*version_apply set), 0 failed
+   * with another attempt allowed (call apply_build again), -1 failed and
+   * dropped by the persistence bound (*version_apply = what it saw). The
+   * gradient g must stay untouched until the commit that ends the apply. */
+  int (*apply_build)(void *impl, int slot, const float *g, uint64_t version_read);
+  int (*apply_commit)(void *impl, int slot, uint64_t *version_apply);
   uint64_t (*version)(void *impl);            /* updates applied so far (relaxed) */
   void (*snapshot)(void *impl, int slot, float *theta); /* a copy of current theta */
   void (*stats)(void *impl, ps_stats *st);
@@ -115,6 +136,9 @@ const ps_ops *ps_get_ops(const ps *p);
 const float *ps_read_begin(ps *p, int slot, float *local, uint64_t *version_read);
 void ps_read_end(ps *p, int slot);
 int ps_apply(ps *p, int slot, const float *g, uint64_t version_read, uint64_t *version_apply);
+/* The two phases of an apply (PS_VT_CAS stores only; ps_ops). */
+int ps_apply_build(ps *p, int slot, const float *g, uint64_t version_read);
+int ps_apply_commit(ps *p, int slot, uint64_t *version_apply);
 uint64_t ps_version(ps *p);
 void ps_snapshot(ps *p, int slot, float *theta);
 void ps_get_stats(ps *p, ps_stats *st);

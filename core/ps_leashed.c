@@ -75,6 +75,8 @@ typedef struct lvec {
 
 typedef struct {
   _Alignas(64) lvec *held; /* the version this slot reads */
+  lvec *fresh, *src;       /* an apply in progress: its new vector, its source */
+  long tries;              /* failed attempts of that apply */
   ps_backoff_state bo;
 } lslot;
 
@@ -280,51 +282,90 @@ static void ls_read_end(void *impl, int slot) {
   if (x) release(L, x);
 }
 
-static int ls_apply(void *impl, int slot, const float *g, uint64_t vr, uint64_t *va) {
+/* An apply in two phases (ps.h: apply_build / apply_commit): ls_apply runs
+ * them in a loop on its own thread; the virtual clock calls them at the
+ * start and at the end of an attempt in virtual time, with other workers'
+ * events in between (so the CAS below fails exactly when another commit
+ * landed during the attempt). Per-slot state between them: fresh, src,
+ * tries. */
+
+/* Alg. 3 lines 23-27: take the latest version, build latest - eta g in the
+ * fresh vector (taken on the first attempt). 0: no vector, dropped. */
+static int ls_build(void *impl, int slot, const float *g, uint64_t vr) {
   leashed *L = impl;
-  ps_backoff_state *bo = &L->slot[slot].bo;
-  lvec *fresh = get_fresh(L);
-  if (!fresh) {
-    atomic_fetch_add_explicit(&L->dropped, 1, memory_order_relaxed);
-    *va = atomic_load_explicit(&L->applied, memory_order_relaxed);
-    return 0;
-  }
-  const size_t d = L->d;
-  for (long tries = 0;; tries++) {
-    lvec *src = acquire_latest(L);                       /* line 24 */
-    memcpy(fresh->theta, src->theta, d * sizeof(float)); /* line 27: new = latest - eta g */
-    if (L->momentum) memcpy(fresh->v, src->v, d * sizeof(float));
-    fresh->t = src->t + 1; /* line 25 */
-    ps_update(&L->opt, fresh->theta, fresh->v, g, d, (long)(src->t - vr));
-    if (ps_leashed_before_cas) ps_leashed_before_cas(L, slot);
-    lvec *expect = src;
-    /* seq_cst: the publication of the new version (release for its data)
-     * in the single order the reclamation argument uses */
-    if (atomic_compare_exchange_strong_explicit(&L->P, &expect, fresh, memory_order_seq_cst,
-                                                memory_order_seq_cst)) {
-      *va = src->t;
-      atomic_fetch_add_explicit(&L->applied, 1, memory_order_relaxed);
-      /* line 30-31: mark stale (we still hold it), then let go */
-      uint64_t l = atomic_load_explicit(&src->life, memory_order_seq_cst);
-      atomic_store_explicit(&src->life, LIFE(LIFE_INC(l), ST_STALE), memory_order_seq_cst);
-      release(L, src);
-      ps_backoff_reset(bo);
-      return 1;
+  lslot *S = &L->slot[slot];
+  if (!S->fresh) {
+    S->fresh = get_fresh(L);
+    if (!S->fresh) {
+      atomic_fetch_add_explicit(&L->dropped, 1, memory_order_relaxed);
+      return 0;
     }
-    *va = src->t;
+    S->tries = 0;
+  }
+  lvec *fresh = S->fresh;
+  const size_t d = L->d;
+  lvec *src = acquire_latest(L);                       /* line 24 */
+  memcpy(fresh->theta, src->theta, d * sizeof(float)); /* line 27: new = latest - eta g */
+  if (L->momentum) memcpy(fresh->v, src->v, d * sizeof(float));
+  fresh->t = src->t + 1; /* line 25 */
+  ps_update(&L->opt, fresh->theta, fresh->v, g, d, (long)(src->t - vr));
+  S->src = src;
+  return 1;
+}
+
+/* Alg. 3 lines 28-36: the CAS; on failure another attempt unless the
+ * persistence bound is reached (then the fresh vector goes back, dropped). */
+static int ls_commit(void *impl, int slot, uint64_t *va) {
+  leashed *L = impl;
+  lslot *S = &L->slot[slot];
+  lvec *src = S->src, *fresh = S->fresh;
+  PSGD_CHECK(src && fresh);
+  S->src = NULL;
+  if (ps_leashed_before_cas) ps_leashed_before_cas(L, slot);
+  lvec *expect = src;
+  *va = src->t;
+  /* seq_cst: the publication of the new version (release for its data)
+   * in the single order the reclamation argument uses */
+  if (atomic_compare_exchange_strong_explicit(&L->P, &expect, fresh, memory_order_seq_cst,
+                                              memory_order_seq_cst)) {
+    atomic_fetch_add_explicit(&L->applied, 1, memory_order_relaxed);
+    /* line 30-31: mark stale (we still hold it), then let go */
+    uint64_t l = atomic_load_explicit(&src->life, memory_order_seq_cst);
+    atomic_store_explicit(&src->life, LIFE(LIFE_INC(l), ST_STALE), memory_order_seq_cst);
     release(L, src);
-    atomic_fetch_add_explicit(&L->retries, 1, memory_order_relaxed);
-    if (L->ps_bound >= 0 && tries + 1 > L->ps_bound) break; /* lines 33-36 */
-    ps_backoff_wait(bo);
+    S->fresh = NULL;
+    ps_backoff_reset(&S->bo);
+    return 1;
+  }
+  release(L, src);
+  atomic_fetch_add_explicit(&L->retries, 1, memory_order_relaxed);
+  if (L->ps_bound < 0 || S->tries + 1 <= L->ps_bound) { /* lines 33-36 */
+    S->tries++;
+    return 0;
   }
   /* give the fresh vector back: it was never published */
   uint64_t l = atomic_load_explicit(&fresh->life, memory_order_seq_cst);
   atomic_store_explicit(&fresh->life, LIFE(LIFE_INC(l), ST_FREE), memory_order_seq_cst);
   live_add(L, -1);
   push_free(L, fresh);
+  S->fresh = NULL;
   atomic_fetch_add_explicit(&L->dropped, 1, memory_order_relaxed);
-  ps_backoff_reset(bo);
-  return 0;
+  ps_backoff_reset(&S->bo);
+  return -1;
+}
+
+static int ls_apply(void *impl, int slot, const float *g, uint64_t vr, uint64_t *va) {
+  leashed *L = impl;
+  if (!ls_build(L, slot, g, vr)) {
+    *va = atomic_load_explicit(&L->applied, memory_order_relaxed);
+    return 0;
+  }
+  for (;;) {
+    int r = ls_commit(L, slot, va);
+    if (r != 0) return r > 0;
+    ps_backoff_wait(&L->slot[slot].bo);
+    ls_build(L, slot, g, vr); /* holds its fresh vector: cannot fail */
+  }
 }
 
 static uint64_t ls_version(void *impl) {
@@ -359,12 +400,14 @@ const ps_ops ps_leashed_ops = {
     .has_ps_bound = 1,
     .versions = 1,
     .consistent = 1,
-    .virtual_clock = 0,
+    .virtual_clock = PS_VT_CAS,
     .create = ls_create,
     .destroy = ls_destroy,
     .read_begin = ls_read_begin,
     .read_end = ls_read_end,
     .apply = ls_apply,
+    .apply_build = ls_build,
+    .apply_commit = ls_commit,
     .version = ls_version,
     .snapshot = ls_snapshot,
     .stats = ls_stats,

@@ -338,17 +338,46 @@ static void show_progress(const progress_view *pv, const exp_run *run, const chi
 /* run_one outcomes besides a status: the run was not started here. */
 enum { ONE_ERROR = -1, ONE_ELSEWHERE = -2, ONE_LIVE = -3, ONE_REMOTE = -4 };
 
+/* The vanish test hook: the database and its -wal and -shm deleted, as
+ * `rm` by another process would. */
+static void vanish_now(const char *path) {
+  char side[SPEC_PATH * 4 + 8];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
+/* After a database error: ONE_ERROR, with err replaced by the deleted-or-
+ * replaced message if that is what happened (a file deleted or replaced
+ * under an open or a write fails there first, with SQLite's or the
+ * recorder's own words, which do not say so). */
+static int db_gone_or(const progress_view *pv, char *err, size_t errlen) {
+  char gone[PSGD_ERRLEN];
+  if (db_ident_check(pv->o->db_path, &pv->ident, gone, sizeof gone))
+    snprintf(err, errlen, "%s", gone);
+  return ONE_ERROR;
+}
+
 static int run_one(const progress_view *pv, int index, int64_t seen_id, int *interrupted,
                    char *note, size_t notecap, char *err, size_t errlen) {
   const exp_run *run = &pv->e->runs[index];
   const runner_opts *o = pv->o;
   int64_t run_id = 0;
   if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
+  if (test_hook("PSGD_TEST_VANISH_RUN", index)) vanish_now(o->db_path);
   rec *r = rec_open_existing(o->db_path, err, errlen);
-  if (!r) return ONE_ERROR;
+  if (!r) return db_gone_or(pv, err, errlen);
+  /* The file may have gone between the check and the open: then the handle
+   * may be another file's, and nothing is claimed in it. */
+  if (db_ident_check(o->db_path, &pv->ident, err, errlen)) {
+    rec_close(r);
+    return ONE_ERROR;
+  }
   int crc = rec_run_claim(r, &run->spec, run->key, seen_id, &run_id, note, notecap, err, errlen);
   rec_close(r);
-  if (crc < 0) return ONE_ERROR;
+  if (crc < 0) return db_gone_or(pv, err, errlen);
   if (crc == REC_CLAIM_DONE) return ONE_ELSEWHERE;
   if (crc == REC_CLAIM_LIVE) return ONE_LIVE;
   if (crc == REC_CLAIM_REMOTE) return ONE_REMOTE;
@@ -412,6 +441,9 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
   close(fds[0]);
   double wall = now_s() - t0;
 
+  /* A run whose records went to a file deleted or replaced meanwhile is not
+   * reported as finished: the sweep stops here and says why. */
+  if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
   int status;
   char why[PSGD_ERRLEN + 64] = "";
   if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == CHILD_DONE && c.have_result) {
@@ -432,12 +464,15 @@ static int run_one(const progress_view *pv, int index, int64_t seen_id, int *int
       if (c.error[0]) snprintf(why, sizeof why, "%s", c.error);
       else snprintf(why, sizeof why, "exit status %d", WEXITSTATUS(wstatus));
     }
-    if (db_ident_check(o->db_path, &pv->ident, err, errlen)) return ONE_ERROR;
     r = rec_open_existing(o->db_path, err, errlen);
-    if (!r) return -1;
+    if (!r) return db_gone_or(pv, err, errlen);
+    if (db_ident_check(o->db_path, &pv->ident, err, errlen)) {
+      rec_close(r);
+      return ONE_ERROR;
+    }
     int mrc = rec_run_mark(r, run->key, (run_status)status, why, err, errlen);
     rec_close(r);
-    if (mrc != 0) return -1;
+    if (mrc != 0) return db_gone_or(pv, err, errlen);
   }
   if (asked_stop) *interrupted = 1;
 

@@ -47,6 +47,9 @@
  *   PSGD_TEST_CRASH_RUN=i  the child of run index i raises SIGSEGV at its first
  *                          progress report (after engine_run if none came)
  *   PSGD_TEST_HANG_RUN=i   the child of run index i blocks instead of running
+ *   PSGD_TEST_VANISH_RUN=i before claiming run index i, the runner deletes the
+ *                          database (and its -wal, -shm) just after its identity
+ *                          check, as if another process did it at that moment
  * (i as `psgd list` numbers the runs; a comma-separated list is accepted). */
 #ifndef PSGD_RUNNER_H
 #define PSGD_RUNNER_H

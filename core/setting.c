@@ -174,8 +174,9 @@ const setting setting_table[] = {
                    FK_STR, F(clock), SW | EN | SETTING_JSON_IF_VIRTUAL},
     [SET_STEP_TIME] = {"step_time", "step_time", "--step-time", "MODEL", SETTING_STR, 0, 0, 0, NULL,
                        NULL, NULL,
-                       "virtual: measured | constant:<us> | lognormal:<mean_us>,<cv> | run:<key> "
-                       "(default measured)",
+                       "virtual: measured | constant:<us> | lognormal:<mean_us>,<cv> | run:<key>, "
+                       "then optionally ,copy=F,apply=F,add=F (lock/CAS holds, sync's add; "
+                       "default measured)",
                        FK_STR, F(step_time), SW | EN | SETTING_JSON_IF_VIRTUAL},
     [SET_COMPUTE_THREADS] = {"compute_threads", NULL, "--compute-threads", "N", SETTING_INT, 0,
                              1024, 0, NULL, NULL, "0",

@@ -80,48 +80,81 @@ static const float *reduce(step_run *P, int n) {
   return disp_reduce(P->d, P->red_in, n, P->prob->d, P->red);
 }
 
-int step_begin(step_run *P, step_worker *W, step_state *S) {
+int step_start(step_run *P, step_worker *W, step_state *S) {
   const int w = W->id;
   if (!disp_try_start(P->d, w, &S->t)) return 0; /* sleeps while w >= m */
   S->ts = P->now(P->clock_ctx);
   bump(&W->started);
   S->vr = 0;
-  /* Alg. 1 line 4: local copy of theta (or a consistent shared version) */
-  S->theta = ps_read_begin(P->store, w, W->local, &S->vr);
+  S->theta = NULL;
   S->loss = NAN;
+  S->g = NULL;
   return 1;
 }
 
-void step_end(step_run *P, step_worker *W, step_state *S) {
+void step_read(step_run *P, step_worker *W, step_state *S) {
+  /* Alg. 1 line 4: local copy of theta (or a consistent shared version) */
+  S->theta = ps_read_begin(P->store, W->id, W->local, &S->vr);
+}
+
+int step_begin(step_run *P, step_worker *W, step_state *S) {
+  if (!step_start(P, W, S)) return 0;
+  step_read(P, W, S);
+  return 1;
+}
+
+int step_finish(step_run *P, step_worker *W, step_state *S) {
   const par_config *c = P->cfg;
   const int w = W->id;
-  disp_ticket *t = &S->t;
-  const float loss = S->loss;
-  const uint64_t vr = S->vr;
-  uint64_t va = 0;
   ps_read_end(P->store, w);
   /* line 7 */
-  const int v = disp_finish(P->d, w, t);
+  const int v = disp_finish(P->d, w, &S->t);
   if (c->after_finish) c->after_finish(c->after_finish_ctx, w, v);
-  int accepted = 0;
-  switch (v) {
+  S->verdict = v;
+  S->accepted = 0;
+  S->va = 0;
+  return v;
+}
+
+const float *step_update(step_run *P, step_worker *W, step_state *S) {
+  if (!S->g)
+    S->g = S->verdict == DISP_REDUCE ? reduce(P, (int)S->t.m) : W->grad;
+  return S->g;
+}
+
+void step_applied(step_run *P, step_worker *W, step_state *S, int applied, uint64_t va) {
+  S->va = va;
+  /* sync: the round's update counts as accepted even if a store dropped it */
+  S->accepted = S->verdict == DISP_REDUCE ? 1 : applied;
+  if (!P->defer_done) disp_done(P->d, W->id, &S->t);
+}
+
+void step_apply(step_run *P, step_worker *W, step_state *S) {
+  uint64_t va = 0;
+  switch (S->verdict) {
   case DISP_APPLY: /* line 8 */
-    accepted = ps_apply(P->store, w, W->grad, vr, &va);
-    if (!P->defer_done) disp_done(P->d, w, t);
-    break;
-  case DISP_REDUCE:
-    ps_apply(P->store, w, reduce(P, (int)t->m), vr, &va);
-    if (!P->defer_done) disp_done(P->d, w, t);
-    accepted = 1;
-    break;
-  case DISP_CONTRIB:
-    va = vr; /* one update of the round, all on the same theta: tau = 0 */
-    accepted = 1;
-    break;
-  default:
-    va = ps_version(P->store);
+  case DISP_REDUCE: {
+    int applied = ps_apply(P->store, W->id, step_update(P, W, S), S->vr, &va);
+    step_applied(P, W, S, applied, va);
     break;
   }
+  case DISP_CONTRIB:
+    S->va = S->vr; /* one update of the round, all on the same theta: tau = 0 */
+    S->accepted = 1;
+    break;
+  default:
+    S->va = ps_version(P->store);
+    break;
+  }
+}
+
+void step_complete(step_run *P, step_worker *W, step_state *S) {
+  const par_config *c = P->cfg;
+  const int w = W->id;
+  const disp_ticket *t = &S->t;
+  const float loss = S->loss;
+  const uint64_t vr = S->vr, va = S->va;
+  const int accepted = S->accepted, v = S->verdict;
   const uint64_t te = P->now(P->clock_ctx);
   if (accepted) {
     uint64_t n = atomic_fetch_add_explicit(&P->accepted_total, 1, memory_order_relaxed) + 1;
@@ -164,6 +197,12 @@ void step_end(step_run *P, step_worker *W, step_state *S) {
     if (step_running(P)) step_event(P, te, "diverged", loss, "minibatch loss non-finite or exploding");
     step_stop(P, RUN_DIVERGED);
   }
+}
+
+void step_end(step_run *P, step_worker *W, step_state *S) {
+  step_finish(P, W, S);
+  step_apply(P, W, S);
+  step_complete(P, W, S);
 }
 
 void step_done(step_run *P, step_worker *W, step_state *S) { disp_done(P->d, W->id, &S->t); }

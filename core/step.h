@@ -58,6 +58,11 @@ typedef struct {
   uint64_t vr;                      /* version_read */
   const float *theta;               /* what to compute the gradient on */
   float loss;                       /* set by the caller before step_end */
+  /* between the phases of step_end (step_finish .. step_complete) */
+  int verdict;                      /* disp_finish's DISP_* */
+  int accepted;
+  uint64_t va;                      /* version_apply */
+  const float *g;                   /* the update applied (own or the round's mean) */
 } step_state;
 
 struct step_run {
@@ -133,6 +138,27 @@ void step_end(step_run *P, step_worker *W, step_state *S);
  * (defer_done): for interval, the apply that completes an interval opens the
  * next one here. */
 void step_done(step_run *P, step_worker *W, step_state *S);
+
+/* The phases of the two halves, for a clock that puts virtual time between
+ * them (vclock.c: a lock's queue and hold, a CAS attempt, a reduction):
+ *   step_begin = step_start, then step_read
+ *   step_end   = step_finish, then step_apply (or step_update + the store's
+ *                two-phase apply + step_applied), then step_complete
+ * step_start: try_start, the start time, the started count (1; 0: the run
+ * stops). step_read: the store's read. step_finish: read_end and
+ * disp_finish; returns the verdict. step_update (DISP_APPLY / DISP_REDUCE):
+ * the update to apply, W's gradient or the round's mean (computed once).
+ * step_apply: applies it (ps_apply) and calls step_applied; for the other
+ * verdicts records what they imply. step_applied: the store's result of an
+ * apply, then disp_done (unless defer_done). step_complete: the end time, counters,
+ * controllers, the step record, the stop and divergence checks. */
+int step_start(step_run *P, step_worker *W, step_state *S);
+void step_read(step_run *P, step_worker *W, step_state *S);
+int step_finish(step_run *P, step_worker *W, step_state *S);
+const float *step_update(step_run *P, step_worker *W, step_state *S);
+void step_apply(step_run *P, step_worker *W, step_state *S);
+void step_applied(step_run *P, step_worker *W, step_state *S, int applied, uint64_t va);
+void step_complete(step_run *P, step_worker *W, step_state *S);
 
 /* Ends the run with status s (the first call wins; later ones do nothing). */
 void step_stop(step_run *P, run_status s);

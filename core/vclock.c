@@ -20,14 +20,63 @@
 
 /* --------------------------------------------------------- the model ---- */
 
+/* The store options ",copy=F,apply=F,add=F" after a model (vclock.h). */
+static int parse_options(const char *s, const char *opt, vclock_model *m, char *err,
+                         size_t errlen) {
+  m->copy_frac = VCLOCK_COPY_FRAC;
+  m->apply_frac = VCLOCK_APPLY_FRAC;
+  m->add_frac = VCLOCK_ADD_FRAC;
+  const char *p = opt;
+  while (*p) {
+    PSGD_CHECK(*p == ',');
+    p++;
+    double *dst = NULL;
+    size_t n = 0;
+    if (!strncmp(p, "copy=", 5)) dst = &m->copy_frac, n = 5;
+    else if (!strncmp(p, "apply=", 6)) dst = &m->apply_frac, n = 6;
+    else if (!strncmp(p, "add=", 4)) dst = &m->add_frac, n = 4;
+    if (!dst)
+      return psgd_err(err, errlen,
+                      "step_time '%s': unknown option at '%s' (known: copy=F, apply=F, add=F, "
+                      "fractions of a step)", s, p);
+    char *end;
+    errno = 0;
+    double f = strtod(p + n, &end);
+    if (errno || end == p + n || (*end && *end != ',') || !isfinite(f) || f < 0 || f > 1)
+      return psgd_err(err, errlen, "step_time '%s': %.*s needs a fraction in [0, 1]", s,
+                      (int)(n - 1), p);
+    *dst = f;
+    m->has_frac = 1;
+    p = end;
+  }
+  if (m->copy_frac + m->apply_frac > 1)
+    return psgd_err(err, errlen,
+                    "step_time '%s': copy + apply = %g is more than the whole step (at most 1)",
+                    s, m->copy_frac + m->apply_frac);
+  return 0;
+}
+
 int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen) {
   if (!s || !*s) s = VCLOCK_DEFAULT_STEP_TIME;
   memset(m, 0, sizeof *m);
+  /* the model, then options from the first comma followed by a letter */
+  const char *opt = s + strlen(s);
+  for (const char *q = s; *q; q++)
+    if (q[0] == ',' && q[1] >= 'a' && q[1] <= 'z') {
+      opt = q;
+      break;
+    }
+  char base[128];
+  if ((size_t)(opt - s) >= sizeof base)
+    return psgd_err(err, errlen, "step_time '%s': too long", s);
+  memcpy(base, s, (size_t)(opt - s));
+  base[opt - s] = '\0';
+  if (parse_options(s, opt, m, err, errlen)) return -1;
   char *end;
-  if (!strncmp(s, "constant:", 9)) {
+  if (!strncmp(base, "constant:", 9)) {
     errno = 0;
-    double us = strtod(s + 9, &end);
-    if (errno || end == s + 9 || *end || !isfinite(us) || !(us > 0) || us > 1e9)
+    double us = strtod(base + 9, &end);
+    if (errno || end == base + 9 || *end || !isfinite(us) || !(us > 0) || us > 1e9)
       return psgd_err(err, errlen,
                       "step_time '%s': constant:<us> needs a step time in (0, 1e9] microseconds",
                       s);
@@ -35,10 +84,10 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
     m->mean_us = us;
     return 0;
   }
-  if (!strncmp(s, "lognormal:", 10)) {
+  if (!strncmp(base, "lognormal:", 10)) {
     errno = 0;
-    double mean = strtod(s + 10, &end);
-    if (errno || end == s + 10 || *end != ',' || !isfinite(mean) || !(mean > 0) || mean > 1e9)
+    double mean = strtod(base + 10, &end);
+    if (errno || end == base + 10 || *end != ',' || !isfinite(mean) || !(mean > 0) || mean > 1e9)
       return psgd_err(err, errlen,
                       "step_time '%s': lognormal:<mean_us>,<cv> needs a mean in (0, 1e9] "
                       "microseconds, then a comma", s);
@@ -53,8 +102,8 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
     m->cv = cv;
     return 0;
   }
-  if (!strncmp(s, "run:", 4)) {
-    const char *k = s + 4;
+  if (!strncmp(base, "run:", 4)) {
+    const char *k = base + 4;
     size_t n = strlen(k);
     int ok = n == 16;
     for (size_t i = 0; ok && i < n; i++) ok = (k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f');
@@ -66,26 +115,39 @@ int vclock_model_parse(const char *s, vclock_model *m, char *err, size_t errlen)
     memcpy(m->run_key, k, 17);
     return 0;
   }
-  if (!strcmp(s, "measured")) {
+  if (!strcmp(base, "measured")) {
+    if (m->has_frac)
+      return psgd_err(err, errlen,
+                      "step_time '%s': measured calibrates the copy, apply and add times; the "
+                      "options copy=, apply=, add= are for constant, lognormal and run", s);
     m->kind = VCLOCK_MEASURED;
     return 0;
   }
   return psgd_err(err, errlen,
                   "step_time '%s': expected measured, constant:<us>, lognormal:<mean_us>,<cv> or "
-                  "run:<run key>",
+                  "run:<run key> (then optionally ,copy=F,apply=F,add=F)",
                   s);
 }
 
-int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
-                 char *err, size_t errlen) {
+int vclock_check(const disp_ops *d, const ps_ops *p, ps_backoff backoff, int n_workers,
+                 const char *step_time, char *err, size_t errlen) {
   if (d && !d->virtual_clock)
     return psgd_err(err, errlen,
-                    "clock virtual: dispatcher '%s' has no virtual-time form yet; "
-                    "use async or interval, or clock = \"real\"", d->name);
+                    "clock virtual: dispatcher '%s' has no virtual-time form; "
+                    "use clock = \"real\"", d->name);
   if (p && !p->virtual_clock)
     return psgd_err(err, errlen,
-                    "clock virtual: param store '%s' has no virtual-time form yet (its lock or "
-                    "CAS would not be modelled); use hogwild, or clock = \"real\"", p->name);
+                    "clock virtual: param store '%s' has no virtual-time form; use clock = "
+                    "\"real\"", p->name);
+  if (p && p->virtual_clock == PS_VT_CAS && (!p->apply_build || !p->apply_commit))
+    return psgd_err(err, errlen, "clock virtual: param store '%s' lacks its two-phase apply",
+                    p->name);
+  if (p && p->retries && backoff != PS_BACKOFF_NONE)
+    return psgd_err(err, errlen,
+                    "clock virtual: backoff '%s' with store '%s' is not modelled (its waits are "
+                    "pause-instruction loops with no virtual-time cost); use backoff none "
+                    "(waiters then queue in virtual time), or clock = \"real\"",
+                    ps_backoff_name(backoff), p->name);
   if (n_workers < 1 || n_workers > VCLOCK_MAX_WORKERS)
     return psgd_err(err, errlen, "clock virtual: %d workers (1..%d)", n_workers,
                     VCLOCK_MAX_WORKERS);
@@ -187,7 +249,7 @@ typedef struct {
   void *ws;
   float *th, *v;          /* shared scratch theta and momentum */
   float *loc, *g;         /* this thread's */
-  double *tc, *tg, *ta;   /* this thread's CAL_N samples (us) */
+  double *tc, *tg, *ta, *tr; /* this thread's CAL_N samples (us) */
   uint64_t base;          /* its step indexes */
   _Atomic int *go;        /* 0: wait, 1: start, -1: give up (NULL: start) */
 } cal_arg;
@@ -210,7 +272,10 @@ static void *cal_main(void *arg) {
     uint64_t t2 = psgd_now_ns();
     ps_hogwild_update(a->o, a->th, a->v, a->g, d, 0);
     uint64_t t3 = psgd_now_ns();
+    for (size_t k = 0; k < d; k++) a->loc[k] += a->g[k]; /* sync's add of one gradient */
+    uint64_t t4 = psgd_now_ns();
     if (i < 0) continue;
+    a->tr[i] = (double)(t4 - t3) * 1e-3;
     a->tc[i] = (double)(t1 - t0) * 1e-3;
     a->tg[i] = (double)(t2 - t1) * 1e-3;
     a->ta[i] = (double)(t3 - t2) * 1e-3;
@@ -237,7 +302,8 @@ int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m
   double *tc = malloc((size_t)k * CAL_N * sizeof *tc);
   double *tg = malloc((size_t)k * CAL_N * sizeof *tg);
   double *ta = malloc((size_t)k * CAL_N * sizeof *ta);
-  if (!th || !v || !a || !t || !tc || !tg || !ta) {
+  double *tr = malloc((size_t)k * CAL_N * sizeof *tr);
+  if (!th || !v || !a || !t || !tc || !tg || !ta || !tr) {
     psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
     goto out;
   }
@@ -245,7 +311,7 @@ int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m
   for (int j = 0; j < k; j++) {
     a[j] = (cal_arg){pr, o, j ? NULL : ws, th, v, psgd_alloc(d * sizeof(float)),
                      psgd_calloc(d * sizeof(float)), tc + j * CAL_N, tg + j * CAL_N,
-                     ta + j * CAL_N, (uint64_t)j << 32, k > 1 ? &go : NULL};
+                     ta + j * CAL_N, tr + j * CAL_N, (uint64_t)j << 32, k > 1 ? &go : NULL};
     if (!a[j].loc || !a[j].g) {
       psgd_err(err, errlen, "step_time measured: out of memory for d = %zu", d);
       goto out;
@@ -274,6 +340,7 @@ int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m
   median_sd(tc, k * CAL_N, &mo->copy_us, &mo->copy_sd);
   median_sd(tg, k * CAL_N, &mo->grad_us, &mo->grad_sd);
   median_sd(ta, k * CAL_N, &mo->apply_us, &mo->apply_sd);
+  median_sd(tr, k * CAL_N, &mo->add_us, &mo->add_sd);
   mo->cal_threads = k;
   if (!(mo->grad_us > 0.001)) mo->grad_us = 0.001;
   mo->cv = mo->grad_sd / mo->grad_us;
@@ -301,6 +368,7 @@ out:
   free(tc);
   free(tg);
   free(ta);
+  free(tr);
   psgd_free(th);
   psgd_free(v);
   return rc;
@@ -308,9 +376,12 @@ out:
 
 /* ------------------------------------------------------------ events ---- */
 
-/* EV_DONE: the end of an applied step's apply under "measured" (its
- * dispatcher done, then the worker's next start) */
-enum { EV_FINISH = 0, EV_DONE = 1, EV_START = 2, EV_MONITOR = 3 };
+/* Kinds in their order at equal times (vclock.h): an update lands (the end
+ * of an apply hold, a CAS commit) before a gradient's end, the end of a
+ * hogwild apply under "measured" (EV_DONE: its dispatcher done, then the
+ * worker's next start), a reduction's end, a read (the end of a read hold)
+ * and a step's start; the monitor last. */
+enum { EV_APPLIED = 0, EV_FINISH, EV_DONE, EV_REDUCED, EV_READ, EV_START, EV_MONITOR };
 
 typedef struct {
   uint64_t t;
@@ -506,13 +577,271 @@ static void await(vloop *L, int w) {
   PSGD_CHECK(pthread_mutex_unlock(&L->mu) == 0);
 }
 
+/* -------------------------------------------------- the store model ---- */
+
+/* The event loop's state beyond the pool: the steps' time splits, the lock
+ * of PS_VT_LOCK / PS_VT_RWLOCK stores, the parked workers. */
+typedef struct {
+  vloop *L;
+  heap *H;
+  step_run *P;
+  const vclock_model *mo;
+  ps_vtime vt;
+  uint64_t *rng;
+  uint64_t *c_ns, *g_ns, *a_ns; /* per worker, the step in flight: read hold, gradient, apply hold */
+  uint64_t hold_c_ns, hold_a_ns, land_ns, add_ns; /* measured: holds, copy(m); one add */
+  uint64_t tail_ns;             /* measured hogwild: apply(m) after the update lands */
+  int writer;                   /* the lock's exclusive holder, -1: none */
+  int readers;                  /* its shared holders (rwlock reads) */
+  int *rq, rq_h, rq_n;          /* waiting shared requests, FIFO */
+  int *xq, xq_h, xq_n;          /* waiting exclusive requests (w << 1 | apply), FIFO */
+  int nw;
+  uint8_t *parked;
+  int n_parked, m_seen;
+} vsim;
+
+static void push(vsim *V, uint64_t t, int kind, int w) { heap_push(V->H, (vev){t, kind, w}); }
+
+static void fifo_push(int *q, int h, int *n, int cap, int x) {
+  PSGD_CHECK(*n < cap);
+  q[(h + *n) % cap] = x;
+  (*n)++;
+}
+
+static int fifo_pop(int *q, int *h, int *n, int cap) {
+  int x = q[*h];
+  *h = (*h + 1) % cap;
+  (*n)--;
+  return x;
+}
+
+/* The step's duration split: read hold, gradient, apply hold (vclock.h). */
+static void split(vsim *V, int w) {
+  const vclock_model *mo = V->mo;
+  uint64_t D = draw_ns(mo, &V->rng[w]);
+  uint64_t c = 0, a = 0;
+  if (V->vt != PS_VT_INSTANT) {
+    if (mo->kind == VCLOCK_MEASURED) { /* the draw is copy(m) + gradient */
+      c = V->hold_c_ns;
+      a = V->hold_a_ns;
+      D = D > V->land_ns ? D - V->land_ns + c + a : c + a;
+    } else {
+      c = (uint64_t)llround((double)D * mo->copy_frac);
+      a = (uint64_t)llround((double)D * mo->apply_frac);
+      if (c > D) c = D;
+      if (a > D - c) a = D - c;
+    }
+  }
+  V->c_ns[w] = c;
+  V->a_ns[w] = a;
+  V->g_ns[w] = D - c - a;
+}
+
+/* A granted hold: its end is an event (a read's or an apply's). */
+static void grant(vsim *V, int w, int apply) {
+  push(V, V->L->now + (apply ? V->a_ns[w] : V->c_ns[w]), apply ? EV_APPLIED : EV_READ, w);
+}
+
+/* Worker w asks for the lock to read (apply 0) or to apply (1). A rwlock
+ * read shares it and enters whenever no apply holds it (readers preferred,
+ * as glibc's default rwlock of ps_rwlock.c); everything else is exclusive
+ * and waits in FIFO order of request (ties: in event order). */
+static void lk_request(vsim *V, int w, int apply) {
+  if (!apply && V->vt == PS_VT_RWLOCK) {
+    if (V->writer < 0) {
+      V->readers++;
+      grant(V, w, 0);
+    } else {
+      fifo_push(V->rq, V->rq_h, &V->rq_n, V->nw, w);
+    }
+    return;
+  }
+  if (V->writer < 0 && V->readers == 0 && V->xq_n == 0) {
+    V->writer = w;
+    grant(V, w, apply);
+  } else {
+    fifo_push(V->xq, V->xq_h, &V->xq_n, V->nw, w << 1 | apply);
+  }
+}
+
+/* The end of w's hold: the lock passes on at this instant. */
+static void lk_release(vsim *V, int apply) {
+  if (!apply && V->vt == PS_VT_RWLOCK) V->readers--;
+  else V->writer = -1;
+  if (V->writer >= 0) return;
+  while (V->rq_n > 0) { /* readers preferred: every waiting read enters */
+    V->readers++;
+    grant(V, fifo_pop(V->rq, &V->rq_h, &V->rq_n, V->nw), 0);
+  }
+  if (V->readers == 0 && V->xq_n > 0) {
+    int x = fifo_pop(V->xq, &V->xq_h, &V->xq_n, V->nw);
+    V->writer = x >> 1;
+    grant(V, x >> 1, x & 1);
+  }
+}
+
+/* The read (at the end of its hold, or an instant): then the gradient. */
+static void read_done(vsim *V, int w) {
+  step_run *P = V->P;
+  step_read(P, &P->w[w], &V->L->st[w]);
+  if (V->vt == PS_VT_LOCK || V->vt == PS_VT_RWLOCK) lk_release(V, 0);
+  const uint64_t due = V->L->now + V->g_ns[w];
+  submit(V->L, w, due);
+  push(V, due, EV_FINISH, w);
+}
+
+/* Parked workers try again: those below m (a controller raised it), or
+ * every one (sync: a round opened). */
+static void unpark(vsim *V, int m, int all) {
+  for (int x = 0; x < V->nw && V->n_parked > 0; x++)
+    if (V->parked[x] && (all || x < m)) {
+      V->parked[x] = 0;
+      V->n_parked--;
+      push(V, V->L->now, EV_START, x);
+    }
+}
+
+/* A step's end: the record, then the worker's next start (and the parked
+ * workers that may start now). Hogwild under "measured" (defer_done): the
+ * update landed now, the worker applies for apply(m) more, and the
+ * dispatcher's done and its next start come at EV_DONE. */
+static void step_over(vsim *V, int w) {
+  step_run *P = V->P;
+  step_state *S = &V->L->st[w];
+  const int v = S->verdict;
+  step_complete(P, &P->w[w], S);
+  grad_release(V->L, w); /* (a CAS apply kept it until its commit) */
+  const uint64_t tail =
+      P->defer_done && (v == DISP_APPLY || v == DISP_REDUCE) ? V->tail_ns : 0;
+  if (tail) push(V, V->L->now + tail, EV_DONE, w); /* also after a stop: it finishes */
+  if (!step_running(P)) return; /* the steps in flight still finish */
+  const int m = disp_m(P->d);
+  if (V->n_parked > 0 && (m > V->m_seen || (v == DISP_REDUCE && !tail)))
+    unpark(V, m, v == DISP_REDUCE && !tail);
+  V->m_seen = m;
+  if (!tail) push(V, V->L->now, EV_START, w);
+}
+
+/* The end of a deferred apply (EV_DONE): the dispatcher's done. */
+static void on_done(vsim *V, int w) {
+  step_run *P = V->P;
+  step_state *S = &V->L->st[w];
+  step_done(P, &P->w[w], S);
+  if (!step_running(P)) return;
+  if (S->verdict == DISP_REDUCE && V->n_parked > 0) unpark(V, 0, 1); /* the next round */
+  push(V, V->L->now, EV_START, w);
+}
+
+/* One CAS attempt of w's apply: built now, committed after its copy + apply. */
+static void cas_attempt(vsim *V, int w) {
+  step_run *P = V->P;
+  step_worker *W = &P->w[w];
+  step_state *S = &V->L->st[w];
+  if (!ps_apply_build(P->store, w, step_update(P, W, S), S->vr)) {
+    step_applied(P, W, S, 0, ps_version(P->store));
+    step_over(V, w);
+    return;
+  }
+  push(V, V->L->now + V->c_ns[w] + V->a_ns[w], EV_APPLIED, w);
+}
+
+/* After finish (and a reduction): the apply, per the store's form. */
+static void apply_begin(vsim *V, int w) {
+  step_run *P = V->P;
+  switch (V->vt) {
+  case PS_VT_LOCK:
+  case PS_VT_RWLOCK:
+    lk_request(V, w, 1);
+    break;
+  case PS_VT_CAS:
+    cas_attempt(V, w);
+    break;
+  default:
+    step_apply(P, &P->w[w], &V->L->st[w]);
+    step_over(V, w);
+    break;
+  }
+}
+
+static void on_start(vsim *V, int w) {
+  step_run *P = V->P;
+  if (!step_running(P)) return;
+  if (!disp_can_start(P->d, w)) { /* w >= m (disp.c's gate), or sync: not in the open round */
+    if (!V->parked[w]) V->n_parked++;
+    V->parked[w] = 1;
+    return;
+  }
+  if (!step_start(P, &P->w[w], &V->L->st[w])) return;
+  split(V, w);
+  if (V->vt == PS_VT_LOCK || V->vt == PS_VT_RWLOCK) lk_request(V, w, 0);
+  else read_done(V, w);
+}
+
+static void on_finish(vsim *V, int w) {
+  step_run *P = V->P;
+  step_worker *W = &P->w[w];
+  step_state *S = &V->L->st[w];
+  await(V->L, w);
+  const int v = step_finish(P, W, S);
+  if (v != DISP_APPLY && v != DISP_REDUCE) {
+    step_apply(P, W, S);
+    step_over(V, w);
+    return;
+  }
+  /* sync: the reducer sums the round's other gradients into its own */
+  uint64_t r = v == DISP_REDUCE && S->t.m > 1 ? (uint64_t)(S->t.m - 1) * V->add_ns : 0;
+  if (r > 0) push(V, V->L->now + r, EV_REDUCED, w);
+  else apply_begin(V, w);
+}
+
+static void on_applied(vsim *V, int w) {
+  step_run *P = V->P;
+  step_worker *W = &P->w[w];
+  step_state *S = &V->L->st[w];
+  if (V->vt == PS_VT_CAS) {
+    uint64_t va = 0;
+    int r = ps_apply_commit(P->store, w, &va);
+    if (r == 0) { /* the latest version changed during the attempt: again */
+      cas_attempt(V, w);
+      return;
+    }
+    step_applied(P, W, S, r > 0, va);
+  } else {
+    step_apply(P, W, S);
+    lk_release(V, 1);
+  }
+  step_over(V, w);
+}
+
+/* The event "store_time": what the run assumed of its store and
+ * dispatcher in virtual time. */
+static void describe(vsim *V, const par_config *c) {
+  const vclock_model *mo = V->mo;
+  char det[160], hold[96];
+  if (V->vt == PS_VT_INSTANT && !c->disp->needs_reduce) return;
+  if (mo->kind == VCLOCK_MEASURED)
+    snprintf(hold, sizeof hold, "copy %.2f apply %.2f add %.2f us", V->hold_c_ns * 1e-3,
+             V->hold_a_ns * 1e-3, V->add_ns * 1e-3);
+  else
+    snprintf(hold, sizeof hold, "copy=%g apply=%g add=%g of a step%s", mo->copy_frac,
+             mo->apply_frac, mo->add_frac, mo->has_frac ? "" : " (defaults)");
+  const char *how = V->vt == PS_VT_LOCK     ? "lock FIFO"
+                    : V->vt == PS_VT_RWLOCK ? "rwlock readers first"
+                    : V->vt == PS_VT_CAS    ? "CAS attempts"
+                                            : "instant";
+  snprintf(det, sizeof det, "%s %s%s: %s", c->store->name, how,
+           c->disp->needs_reduce ? " + reduction" : "", hold);
+  step_event(V->P, 0, "store_time", (double)(V->hold_c_ns + V->hold_a_ns) * 1e-3, det);
+}
+
 /* -------------------------------------------------------------- run ----- */
 
 int vclock_run(const par_problem *pr, const par_config *c, par_result *res, float *theta_out,
                char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
   vclock_model model;
-  if (vclock_check(c->disp, c->store, c->n_workers, c->step_time, err, errlen)) return -1;
+  if (vclock_check(c->disp, c->store, c->backoff, c->n_workers, c->step_time, err, errlen))
+    return -1;
   if (vclock_model_parse(c->step_time, &model, err, errlen)) return -1;
   const int nw = c->n_workers;
   int nt = c->compute_threads > 0 ? c->compute_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -525,6 +854,8 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   heap H = {NULL, 0, 0};
   uint64_t *rng = NULL;
   uint8_t *parked = NULL;
+  vsim V;
+  memset(&V, 0, sizeof V);
   if (step_run_create(&L.P, pr, c, err, errlen)) return -1;
   step_run *P = L.P;
   if (!c->vclock_copy && ps_one_caller(P->store, err, errlen)) goto out;
@@ -546,7 +877,13 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   H.a = calloc((size_t)H.cap, sizeof *H.a);
   rng = calloc((size_t)nw, sizeof *rng);
   parked = calloc((size_t)nw, 1);
-  if (!L.st || !L.queue || !L.due || !L.job || !L.ws || !L.th || !H.a || !rng || !parked) {
+  V.c_ns = calloc((size_t)nw, sizeof *V.c_ns);
+  V.g_ns = calloc((size_t)nw, sizeof *V.g_ns);
+  V.a_ns = calloc((size_t)nw, sizeof *V.a_ns);
+  V.rq = calloc((size_t)nw, sizeof *V.rq);
+  V.xq = calloc((size_t)nw, sizeof *V.xq);
+  if (!L.st || !L.queue || !L.due || !L.job || !L.ws || !L.th || !H.a || !rng || !parked || !V.c_ns ||
+      !V.g_ns || !V.a_ns || !V.rq || !V.xq) {
     psgd_err(err, errlen, "clock virtual: out of memory for %d workers", nw);
     goto out;
   }
@@ -597,7 +934,9 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
     n_pool++;
   }
   if (model.kind == VCLOCK_MEASURED) {
-    P->defer_done = 1; /* EV_DONE calls it, apply(m) after the update landed */
+    /* hogwild: EV_DONE calls it, apply(m) after the update landed (the
+     * other stores' applies take their hold or attempt instead) */
+    P->defer_done = c->store->virtual_clock == PS_VT_INSTANT;
     if (vclock_calibrate(pr, L.ws[0], &c->opt, disp_m(P->d), &model, err, errlen)) goto out;
     char det[104];
     snprintf(det, sizeof det,
@@ -618,13 +957,40 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
     for (size_t i = 0; i < c->n_replay; i++) sum += (double)c->replay_ns[i];
     model.mean_us = sum / (double)c->n_replay * 1e-3;
   }
+  V.L = &L;
+  V.H = &H;
+  V.P = P;
+  V.mo = &model;
+  V.vt = c->store->virtual_clock;
+  V.rng = rng;
+  V.nw = nw;
+  V.parked = parked;
+  V.writer = -1;
+  V.m_seen = disp_m(P->d);
+  if (model.kind == VCLOCK_MEASURED) {
+    /* under the mutex one copy or apply runs at a time: one thread's times;
+     * else the bandwidth model's split of copy(m) + apply(m) */
+    double ca = model.copy_us + model.apply_us;
+    double hc = V.vt == PS_VT_LOCK ? model.copy_us : model.mem_us * model.copy_us / ca;
+    double ha = V.vt == PS_VT_LOCK ? model.apply_us : model.mem_us - hc;
+    if (V.vt != PS_VT_INSTANT) { /* (hogwild: instants) */
+      V.hold_c_ns = (uint64_t)llround(hc * 1e3);
+      V.hold_a_ns = (uint64_t)llround(ha * 1e3);
+    }
+    V.land_ns = (uint64_t)llround((model.mem_us - model.apply_m_us) * 1e3);
+    V.tail_ns = tail_ns(&model, 1);
+    V.add_ns = (uint64_t)llround(model.add_us * 1e3);
+  } else {
+    V.add_ns = (uint64_t)llround(model.add_frac * model.mean_us * 1e3);
+  }
+  describe(&V, c);
   res->t0_ns = psgd_now_ns();
 
   /* workers enter one after another over the first mean step time */
   const uint64_t mean_ns = (uint64_t)llround(model.mean_us * 1e3);
-  int m_seen = disp_m(P->d);
+  const int m0 = disp_m(P->d);
   for (int w = 0; w < nw; w++) {
-    uint64_t t = w < m_seen ? (uint64_t)((double)mean_ns * w / m_seen) : 0;
+    uint64_t t = w < m0 ? (uint64_t)((double)mean_ns * w / m0) : 0;
     heap_push(&H, (vev){t, EV_START, w});
   }
   step_monitor M;
@@ -634,47 +1000,31 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
   while (H.n > 0) {
     vev e = heap_pop(&H);
     L.now = e.t;
-    if (e.kind == EV_FINISH) {
-      step_worker *W = &P->w[e.w];
-      await(&L, e.w);
-      /* relaxed: this loop thread is the counter's only writer */
-      const uint64_t acc0 = atomic_load_explicit(&W->accepted, memory_order_relaxed);
-      step_end(P, W, &L.st[e.w]);
-      grad_release(&L, e.w);
-      const uint64_t tail = tail_ns(&model, atomic_load_explicit(&W->accepted,
-                                                               memory_order_relaxed) != acc0);
-      if (tail) { /* applied: done, and the next start, when the apply ends */
-        heap_push(&H, (vev){L.now + tail, EV_DONE, e.w});
-      }
-      if (!step_running(P)) continue; /* the steps in flight still finish */
-      int m = disp_m(P->d);
-      if (m > m_seen) /* a controller raised m: the parked workers below it start now */
-        for (int w = 0; w < m; w++)
-          if (parked[w]) {
-            parked[w] = 0;
-            heap_push(&H, (vev){L.now, EV_START, w});
-          }
-      m_seen = m;
-      if (!tail) heap_push(&H, (vev){L.now, EV_START, e.w});
-    } else if (e.kind == EV_DONE) {
-      step_done(P, &P->w[e.w], &L.st[e.w]); /* also after a stop: the in-flight steps finish */
-      if (step_running(P)) heap_push(&H, (vev){L.now, EV_START, e.w});
-    } else if (e.kind == EV_START) {
-      if (!step_running(P)) continue;
-      if (e.w >= disp_m(P->d)) { /* the gate of disp.c: w >= m may not start */
-        parked[e.w] = 1;
-        continue;
-      }
-      step_worker *W = &P->w[e.w];
-      if (!step_begin(P, W, &L.st[e.w])) continue;
-      const uint64_t due = L.now + draw_ns(&model, &rng[e.w]);
-      submit(&L, e.w, due);
-      heap_push(&H, (vev){due, EV_FINISH, e.w});
-    } else {
-      if (!step_running(P)) continue;
-      step_monitor_tick(P, &M, L.now);
-      if (step_running(P)) heap_push(&H, (vev){step_monitor_wake(&M, L.now), EV_MONITOR, -1});
+    switch (e.kind) {
+    case EV_START:
+      on_start(&V, e.w);
+      continue;
+    case EV_READ:
+      read_done(&V, e.w);
+      continue;
+    case EV_FINISH:
+      on_finish(&V, e.w);
+      continue;
+    case EV_REDUCED:
+      apply_begin(&V, e.w);
+      continue;
+    case EV_APPLIED:
+      on_applied(&V, e.w);
+      continue;
+    case EV_DONE:
+      on_done(&V, e.w);
+      continue;
+    default:
+      break;
     }
+    if (!step_running(P)) continue; /* the monitor */
+    step_monitor_tick(P, &M, L.now);
+    if (step_running(P)) heap_push(&H, (vev){step_monitor_wake(&M, L.now), EV_MONITOR, -1});
   }
   step_stop(P, RUN_OK); /* a run that ran out of events ends ok */
   if (step_run_result(P, L.now, res, theta_out, err, errlen)) goto out;
@@ -703,6 +1053,11 @@ out:
   free(H.a);
   free(rng);
   free(parked);
+  free(V.c_ns);
+  free(V.g_ns);
+  free(V.a_ns);
+  free(V.rq);
+  free(V.xq);
   step_run_free(P);
   return rc;
 }

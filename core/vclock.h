@@ -4,15 +4,18 @@
  * so a machine with few cores can show what m cores would do, the same way
  * every time.
  *
- * Events. A step of worker w is two events: its start (try_start, theta
- * read: step_begin) and its finish (finish, apply, done, controllers,
- * record: step_end) one step duration later. Events are processed in the
- * order (time, kind, worker) with kind finish < start < monitor: at equal
- * times every apply lands before any read, so a read sees exactly the
- * updates applied up to and including its instant, and a worker's next step
- * starts right after its own finish (under "measured", after its apply time:
- * see below). An apply is one instant: no torn
- * reads, no interleaved updates (HOGWILD!'s inconsistency is not modelled).
+ * Events. A step of worker w is events: its start (try_start, and the
+ * theta read for hogwild and leashed), the end of a read hold (lock
+ * stores), its gradient's end (finish, and the apply for hogwild), the end
+ * of a reduction (sync), the end of an apply hold or CAS attempt, each
+ * calling the matching phase of step.h. Events are processed in the order
+ * (time, kind, worker) with kind applied < finish < done < reduced <
+ * read < start < monitor: at equal times every update lands before any read, so a
+ * read sees exactly the updates applied up to and including its instant,
+ * and a worker's next step starts right after its own end (hogwild under
+ * "measured": after its apply time, see below). An apply is one
+ * instant (or a whole exclusive hold): no torn reads, no interleaved
+ * updates (HOGWILD!'s inconsistency is not modelled).
  * The monitor (stop conditions, evaluation points) polls every 10 ms of
  * virtual time, at evaluation times and at the time limit.
  *
@@ -56,7 +59,8 @@
  * are this machine's, not the reference's. Results under "measured" depend on
  * the calibration, so they are reproducible only with the same numbers.
  *
- * Gradients are real: at a start event the loop takes the snapshot of
+ * Gradients are real: at a start event (lock stores: at the end of the
+ * read hold) the loop takes the snapshot of
  * theta (the store's read) and queues gradient(snapshot, GETBATCH(i)) to a
  * pool of real threads while it goes on with later events; at the finish
  * event it waits for (or itself computes) that gradient. The loop is the
@@ -75,10 +79,45 @@
  * whatever the number of compute threads, vclock_copy and the machine's
  * load.
  *
- * Representable: dispatchers async and interval (gate for w >= m as a
- * parked worker), store hogwild, the controllers. Others are refused by
- * vclock_check with a message saying so. Times in the result (wall_s, step,
- * eval and event t_ns) are virtual. */
+ * Stores (ps_ops.virtual_clock). A step's drawn duration D is split into a
+ * read hold C, a gradient G and an apply hold A (C + G + A = D): under
+ * "measured" C and A are the calibrated copy and apply (the mutex: without
+ * the bandwidth share, as it runs one at a time; the others: copy(m),
+ * apply(m)) and G the draw after copy(m) (the gradient), else
+ * fractions of D given as options after the model, ",copy=F,apply=F"
+ * (defaults VCLOCK_COPY_FRAC, VCLOCK_APPLY_FRAC; the event "store_time"
+ * says what a run assumed). With no waiting a step takes D, as under
+ * hogwild.
+ *   hogwild (PS_VT_INSTANT): a read and an apply are instants (C = A = 0).
+ *   mutex (PS_VT_LOCK): one lock, a serialized resource: a read holds it
+ *     for C, an apply for A; waiters queue FIFO by request time (equal
+ *     times: in event order, applies before reads, then by worker). The
+ *     store's read runs at the end of the hold, its apply likewise (nothing
+ *     else touches theta during a hold).
+ *   rwlock (PS_VT_RWLOCK): reads share the lock and enter whenever no apply
+ *     holds it (readers preferred, as glibc's default rwlock the threaded
+ *     store uses); applies are exclusive, FIFO among themselves.
+ *   leashed (PS_VT_CAS): a read is an instant (no copy: the gradient is
+ *     computed on the shared version); an apply is attempts of C + A each
+ *     (copy the latest version, apply into the fresh one), built at the
+ *     attempt's start and committed at its end through the store's own
+ *     two-phase apply (ps.h): the CAS fails iff another commit landed in
+ *     between; a failure retries at once, up to the persistence bound ps,
+ *     then the update is dropped (a rejection, as in the threaded store).
+ *   Backoff schemes (pause loops between try-locks or CASes) have no
+ *     virtual-time cost model and are refused.
+ * Sync: a round's m workers start when it opens; a contributor's step is
+ * its C + G; the reducer (the last to finish) adds the other m - 1
+ * gradients, (m - 1) x add (measured: the calibrated add of one gradient;
+ * else ",add=F" of the mean step, default VCLOCK_ADD_FRAC), then applies;
+ * done opens the next round. Round = the latest step end + the reduction
+ * (+ the reducer's apply hold under a lock). A worker the dispatcher's own
+ * gate would make wait (disp_can_start) is parked until a round opens.
+ *
+ * Representable: every dispatcher (async, interval, sync; w >= m parked
+ * as by the gate of disp.c), every store without backoff, the
+ * controllers. vclock_check refuses the rest with a message naming it.
+ * Times in the result (wall_s, step, eval and event t_ns) are virtual. */
 #ifndef PSGD_VCLOCK_H
 #define PSGD_VCLOCK_H
 
@@ -89,6 +128,12 @@
 #define VCLOCK_MAX_WORKERS 4096
 #define VCLOCK_DEFAULT_STEP_TIME "measured"
 #define VCLOCK_REF_BANDWIDTH_GBS 460.8 /* EPYC 9754: 12 channels DDR5-4800 */
+/* Default store options (fractions of a step): this machine's calibration
+ * of the paper's MLP at batch 16 (copy 14.9 us, apply 23.8 us of a 197 us
+ * step; an add of one gradient about as long as the copy). */
+#define VCLOCK_COPY_FRAC 0.075
+#define VCLOCK_APPLY_FRAC 0.12
+#define VCLOCK_ADD_FRAC 0.075
 
 typedef enum { VCLOCK_CONSTANT = 0, VCLOCK_LOGNORMAL, VCLOCK_MEASURED, VCLOCK_RUN } vclock_kind;
 
@@ -100,6 +145,10 @@ typedef struct {
    * one copy + apply, and copy(m) + apply(m) after the bandwidth model */
   double copy_us, copy_sd, grad_us, grad_sd, apply_us, apply_sd;
   double bytes, mem_us;
+  double add_us, add_sd;  /* measured: one gradient added into a sum (sync's reduction) */
+  /* constant, lognormal, run: the store options, fractions (vclock.h) */
+  double copy_frac, apply_frac, add_frac;
+  int has_frac;           /* 1: given in the string (else the defaults) */
   double apply_m_us;  /* measured: apply(m), the part of mem_us after the update lands */
   int cal_threads;    /* measured: threads that ran the calibration at once */
   char run_key[17];   /* run: the recorded run's key */
@@ -124,8 +173,8 @@ int vclock_calibrate(const par_problem *pr, void *ws, const optim_spec *o, int m
 
 /* 0 if the dispatcher, store, worker count and step time can run under the
  * virtual clock; -1 with err naming what cannot be represented. */
-int vclock_check(const disp_ops *d, const ps_ops *p, int n_workers, const char *step_time,
-                 char *err, size_t errlen);
+int vclock_check(const disp_ops *d, const ps_ops *p, ps_backoff backoff, int n_workers,
+                 const char *step_time, char *err, size_t errlen);
 
 /* par_run under the virtual clock (par_run calls it for PAR_CLOCK_VIRTUAL).
  * Same contract as par_run; c->on_thread is not called (virtual workers

@@ -6,6 +6,8 @@
 # pid reused by another process: other start time) is redone; one whose
 # claimer lives is waited for and never touched, and redone once if that
 # claimer dies. The database is checked (integrity, contents) after each case.
+# A database deleted or replaced during a sweep (at any moment, also between
+# the runner's identity check and its open) stops it with that message.
 PSGD=${PSGD:-build/psgd}
 tmp=$(mktemp -d /tmp/psgd_it_conc.XXXXXX) || exit 1
 p1= p2= holder=
@@ -111,3 +113,11 @@ for how in deleted replaced; do
     integrity db_replaced
   fi
 done
+
+# 5. the same, deleted in the window between the runner's identity check and
+#    its next open (PSGD_TEST_VANISH_RUN): the open fails first, and must say
+#    that the database was deleted, not only that the file does not exist
+db=$tmp/vanish.db
+PSGD_TEST_VANISH_RUN=1 "$PSGD" run "$tmp/conc.cfg" --db "$db" > "$tmp/vanish" 2>&1; rc=$?
+check db_vanished_at_open_stops "$rc $(grep -c 'the database was deleted or replaced during the sweep' "$tmp/vanish") $(grep -c '^  -> ok' "$tmp/vanish")" "1 1 1"
+check db_vanished_not_recreated "$([ -e "$db" ] && echo exists || echo absent)" absent

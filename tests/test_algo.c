@@ -101,12 +101,20 @@ static void test_stores(void **state) {
     assert_int_equal(st.allocated > 0, o->versions);
     ps_free(p);
     /* the virtual clock takes exactly the entries that say so */
-    assert_int_equal(vclock_check(NULL, o, 2, "", err, sizeof err) == 0, o->virtual_clock);
+    assert_int_equal(vclock_check(NULL, o, PS_BACKOFF_NONE, 2, "", err, sizeof err) == 0,
+                     o->virtual_clock != PS_VT_NONE);
+    /* a two-phase apply exactly where the CAS form needs it */
+    assert_int_equal(o->apply_build != NULL, o->virtual_clock == PS_VT_CAS);
+    assert_int_equal(o->apply_commit != NULL, o->virtual_clock == PS_VT_CAS);
   }
   for (int i = 0; i < DISP_COUNT; i++) {
     char err[PSGD_ERRLEN];
-    assert_int_equal(vclock_check(disp_registry[i], NULL, 2, "", err, sizeof err) == 0,
-                     disp_registry[i]->virtual_clock);
+    assert_int_equal(
+        vclock_check(disp_registry[i], NULL, PS_BACKOFF_NONE, 2, "", err, sizeof err) == 0,
+        disp_registry[i]->virtual_clock);
+    /* an own gate under the virtual clock needs its non-waiting test */
+    if (disp_registry[i]->own_gate && disp_registry[i]->virtual_clock)
+      assert_non_null(disp_registry[i]->can_start);
   }
 }
 

@@ -1,16 +1,29 @@
 /* test_vclock.c - the virtual execution clock (vclock.h):
  *   - m = 1 under the virtual clock is sequential SGD bit for bit (engine
- *     against the sequential oracle, seq_oracle.h), async and interval
+ *     against the sequential oracle, seq_oracle.h): async, interval and sync over
+ *     hogwild, async over mutex, rwlock and leashed
  *   - analytic staleness with constant step times: Async at m = 64 has
  *     tau = 63 for every accepted step after the first round; interval with
  *     y <= m gives the k-th accepted step of every interval tau = k - 1
+ *   - the stores in virtual time: below saturation mutex, rwlock and
+ *     leashed never wait (Async's durations and tau); saturated, the mutex
+ *     gives 1 / (copy + apply) accepted steps per virtual second (copy = 0:
+ *     one every apply time exactly), the rwlock more but at most 1 / apply,
+ *     with tau at m - 2 .. m - 1; leashed's CAS at m = 2 (one retry per
+ *     step unbounded; ps = 0: worker 1 always dropped), each retry costing
+ *     one attempt, failed attempts = the store's retries
+ *   - sync in virtual time: round = the latest step end + (m - 1) adds,
+ *     the next round starts at the reducer's end
+ *   - "measured" with mutex, rwlock, leashed and sync: the calibrated holds
+ *     recorded (event store_time) and no step shorter than its holds
  *   - determinism: the same step, eval and event records with 1, 2 and 3
- *     compute threads (lognormal step times, interval with y-decay), and
- *     different ones for another seed (the check can fail); the same again
- *     whether reads share the store's immutable versions (the default) or
- *     copy theta (par_config.vclock_copy), and the versions are really used
- *   - the refusals: stores and dispatchers without a virtual-time form,
- *     malformed step-time models. */
+ *     compute threads (lognormal step times, interval with y-decay; every
+ *     store with y-decay and with elastic; sync), and different ones for
+ *     another seed (the check can fail); the same again whether reads
+ *     share the store's immutable versions (the default) or copy theta
+ *     (par_config.vclock_copy), and the versions are really used
+ *   - the refusals: backoff with a retrying store, malformed step-time
+ *     models and store options. */
 #include "test_engine_util.h"
 
 #include <setjmp.h>
@@ -40,6 +53,8 @@ typedef struct {
 /* par_run under the virtual clock on the quadratic problem; the records
  * sorted by finish order. */
 static const ctl_ops *g_ctl_m; /* the m controller of run_virtual (NULL: none) */
+static const ps_ops *g_store = &ps_hogwild_ops; /* its store */
+static int g_ps_bound = -1;                     /* its persistence bound (leashed) */
 static const par_problem *g_prob; /* its problem (NULL: a quadratic of d = 48) */
 static int g_copy;              /* par_config.vclock_copy of run_virtual */
 
@@ -51,7 +66,8 @@ static void run_virtual(const disp_ops *dop, const ctl_ops *cy, int m, long y, u
   par_config c;
   par_config_default(&c);
   c.disp = dop;
-  c.store = &ps_hogwild_ops;
+  c.store = g_store;
+  c.ps_bound = g_ps_bound;
   c.ctl_y = cy;
   c.ctl_m = g_ctl_m;
   c.decay_k = 50;
@@ -93,7 +109,10 @@ static void vout_free(vout *o) {
 static void test_m1_equals_sequential(void **state) {
   (void)state;
   static const char *const opts[] = {"momentum", "sgd", "mindthestep"};
-  static const char *const disps[] = {"async", "interval"};
+  /* every dispatcher over hogwild, and Async over every other store */
+  static const char *const disps[] = {"async", "interval", "sync", "async", "async", "async"};
+  static const char *const stores[] = {"hogwild", "hogwild", "hogwild", "mutex", "rwlock",
+                                       "leashed"};
   for (int oi = 0; oi < 3; oi++) {
     run_spec s;
     spec_default(&s);
@@ -107,10 +126,11 @@ static void test_m1_equals_sequential(void **state) {
     seq_oracle seq;
     char err[PSGD_ERRLEN];
     assert_int_equal(seq_oracle_run(&s, &seq, err, sizeof err), 0);
-    for (int di = 0; di < 2; di++) {
+    for (int di = 0; di < 6; di++) {
       run_spec p = s;
       snprintf(p.algorithm, sizeof p.algorithm, "%s", disps[di]);
       snprintf(p.dispatcher, sizeof p.dispatcher, "%s", disps[di]);
+      snprintf(p.store, sizeof p.store, "%s", stores[di]);
       snprintf(p.clock, sizeof p.clock, "virtual");
       snprintf(p.step_time, sizeof p.step_time, "lognormal:300,0.5");
       p.threads = 1;
@@ -121,7 +141,8 @@ static void test_m1_equals_sequential(void **state) {
       if (rc) fprintf(stderr, "%s\n", err);
       assert_int_equal(rc, 0);
       if (memcmp(&r.final_test_loss, &seq.test_loss, sizeof(double)))
-        fprintf(stderr, "%s (%s): test loss %.17g vs sequential %.17g\n", disps[di], opts[oi],
+        fprintf(stderr, "%s/%s (%s): test loss %.17g vs sequential %.17g\n", disps[di],
+                stores[di], opts[oi],
                 r.final_test_loss, seq.test_loss);
       assert_memory_equal(&r.final_test_loss, &seq.test_loss, sizeof(double));
       assert_memory_equal(&r.final_test_acc, &seq.test_acc, sizeof(double));
@@ -257,6 +278,303 @@ static void test_same_rows_any_compute_threads(void **state) {
   vout_free(&ref);
 }
 
+
+/* ------------------------------------------------ stores in virtual time ---- */
+
+static int count_events(const par_result *r, const char *kind) {
+  int n = 0;
+  for (int i = 0; i < r->n_events; i++) n += !strcmp(r->events[i].kind, kind);
+  return n;
+}
+
+
+/* Accepted steps in order of their end; the rate over the second half of
+ * the run (steps per virtual second) and tau's min / mean / max there. */
+typedef struct {
+  double rate, tau_mean;
+  int64_t tau_min, tau_max;
+  size_t n;
+} steady;
+
+static steady steady_of(const vout *o) {
+  steady r = {0, 0, INT64_MAX, INT64_MIN, 0};
+  const size_t n = o->s.n;
+  uint64_t t_first = 0, t_last = 0;
+  double sum = 0;
+  for (size_t k = n / 2; k < n; k++) {
+    const step_rec *x = &o->s.v[k];
+    if (!x->accepted) continue;
+    if (!r.n) t_first = x->t_end_ns;
+    t_last = x->t_end_ns;
+    r.n++;
+    sum += (double)x->staleness;
+    if (x->staleness < r.tau_min) r.tau_min = x->staleness;
+    if (x->staleness > r.tau_max) r.tau_max = x->staleness;
+  }
+  r.tau_mean = r.n ? sum / (double)r.n : 0;
+  r.rate = r.n > 1 ? (double)(r.n - 1) / ((double)(t_last - t_first) * 1e-9) : 0;
+  return r;
+}
+
+/* Below saturation (m x (copy + apply) <= the step, the workers' entries a
+ * step / m apart) a lock or CAS never waits or fails: every step takes its
+ * drawn duration and tau is Async's, w in the first round, m - 1 after. */
+static void test_stores_unsaturated(void **state) {
+  (void)state;
+  static const ps_ops *const stores[] = {&ps_mutex_ops, &ps_rwlock_ops, &ps_leashed_ops};
+  const int m = 4;
+  for (int si = 0; si < 3; si++) {
+    g_store = stores[si];
+    vout o;
+    run_virtual(&disp_async_ops, NULL, m, 1, 200, "constant:1000", 2, 1, &o);
+    g_store = &ps_hogwild_ops;
+    assert_int_equal(o.rc, 0);
+    for (size_t k = 0; k < o.s.n; k++) {
+      const step_rec *r = &o.s.v[k];
+      assert_true(r->accepted);
+      assert_int_equal(r->t_end_ns - r->t_start_ns, 1000000);
+      assert_int_equal(r->staleness, r->t_start_ns < 1000000 ? r->worker : m - 1);
+    }
+    assert_int_equal(o.res.store.retries, 0);
+    assert_int_equal(o.res.steps_dropped, 0);
+    vout_free(&o);
+  }
+}
+
+/* Saturated locks (m x (copy + apply) > the step): the mutex serializes
+ * every read and apply, so accepted steps come at 1 / (copy + apply) per
+ * virtual second, with copy = 0 exactly one every apply time A; the rwlock's
+ * reads share, so it is faster than the mutex but never beyond 1 / A, and
+ * its tau concentrates at m - 2 .. m - 1. Waiting only adds: no step is
+ * shorter than its drawn duration. */
+static void test_locks_saturate(void **state) {
+  (void)state;
+  const int m = 64;
+  static const ps_ops *const locks[] = {&ps_mutex_ops, &ps_rwlock_ops};
+  double rate_default[2] = {0, 0};
+  for (int li = 0; li < 2; li++) {
+    g_store = locks[li];
+    vout o;
+    /* copy = 0: the applies alone serialize: one every A = 100 us */
+    run_virtual(&disp_async_ops, NULL, m, 1, 60 * (uint64_t)m, "constant:1000,copy=0,apply=0.1",
+                2, 1, &o);
+    assert_int_equal(o.rc, 0);
+    uint64_t prev = 0;
+    size_t n = 0;
+    for (size_t k = o.s.n / 2; k < o.s.n; k++) {
+      const step_rec *r = &o.s.v[k];
+      assert_true(r->accepted);
+      if (prev) assert_int_equal(r->t_end_ns - prev, 100000);
+      prev = r->t_end_ns;
+      n++;
+    }
+    assert_true(n > 1000);
+    vout_free(&o);
+
+    /* the default holds: copy 75 us, apply 120 us of a 1000 us step */
+    run_virtual(&disp_async_ops, NULL, m, 1, 60 * (uint64_t)m, "constant:1000", 2, 1, &o);
+    assert_int_equal(o.rc, 0);
+    for (size_t k = 0; k < o.s.n; k++) assert_true(o.s.v[k].t_end_ns - o.s.v[k].t_start_ns >= 1000000);
+    steady r = steady_of(&o);
+    rate_default[li] = r.rate;
+    fprintf(stderr, "%s m %d constant:1000: %.1f accepted steps per virtual s, tau %lld..%lld "
+            "(mean %.2f)\n", locks[li]->name, m, r.rate, (long long)r.tau_min,
+            (long long)r.tau_max, r.tau_mean);
+    if (locks[li] == &ps_mutex_ops) {
+      assert_true(fabs(r.rate - 1e6 / 195.0) < 0.01 * 1e6 / 195.0);
+    } else {
+      assert_true(r.tau_min >= m - 2 && r.tau_max <= m - 1);
+      assert_true(r.rate <= 1e6 / 120.0 * 1.001);
+    }
+    vout_free(&o);
+  }
+  g_store = &ps_hogwild_ops;
+  assert_true(rate_default[1] > 1.1 * rate_default[0]);
+}
+
+/* Leashed's CAS in virtual time, m = 2, a step of 1000 us of which an
+ * attempt (copy + apply) is the last 600 us; worker 1 enters at 500 us.
+ * Unbounded (ps = -1): worker 1's first attempt sees worker 0's commit at
+ * 1000 and retries; from then on the two alternate and every step has
+ * exactly one failed attempt: 1600 us, tau = 1. ps = 0: worker 0 commits
+ * every 1000 us, and each attempt of worker 1 (900..1500, 1900..2500, ...)
+ * contains one of them: every step of worker 1 is dropped. */
+static void test_leashed_cas(void **state) {
+  (void)state;
+  g_store = &ps_leashed_ops;
+  vout o;
+  g_ps_bound = -1;
+  run_virtual(&disp_async_ops, NULL, 2, 1, 400, "constant:1000,copy=0.3,apply=0.3", 1, 1, &o);
+  assert_int_equal(o.rc, 0);
+  for (size_t k = 0; k < o.s.n; k++) {
+    const step_rec *r = &o.s.v[k];
+    assert_true(r->accepted);
+    if (r->t_start_ns < 2000000) continue; /* the first steps */
+    assert_int_equal(r->t_end_ns - r->t_start_ns, 1600000);
+    assert_int_equal(r->staleness, 1);
+  }
+  assert_int_equal(o.res.steps_dropped, 0);
+  assert_true(o.res.store.retries >= 395);
+  vout_free(&o);
+
+  g_ps_bound = 0;
+  run_virtual(&disp_async_ops, NULL, 2, 1, 200, "constant:1000,copy=0.3,apply=0.3", 1, 1, &o);
+  assert_int_equal(o.rc, 0);
+  size_t dropped = 0;
+  for (size_t k = 0; k < o.s.n; k++) {
+    const step_rec *r = &o.s.v[k];
+    assert_int_equal(r->t_end_ns - r->t_start_ns, 1000000);
+    assert_int_equal(r->accepted, r->worker == 0);
+    if (r->worker == 0) assert_int_equal(r->staleness, 0);
+    dropped += !r->accepted;
+  }
+  assert_true(dropped >= 199);
+  assert_int_equal(o.res.steps_dropped, dropped);
+  assert_int_equal(o.res.store.dropped, dropped);
+  assert_int_equal(o.res.store.retries, dropped);
+  vout_free(&o);
+
+  /* each retry costs one attempt: a step is its drawn 1000 us plus 350 us
+   * per failed attempt, at most ps of them before the apply, and a dropped
+   * step has had ps + 1 attempts; the failed attempts are the store's
+   * retries */
+  for (int ps = 0; ps <= 3; ps++) {
+    g_ps_bound = ps;
+    run_virtual(&disp_async_ops, NULL, 8, 1, 2000, "constant:1000,copy=0.3,apply=0.05", 2, 1, &o);
+    assert_int_equal(o.rc, 0);
+    uint64_t failed = 0, drops = 0;
+    for (size_t k = 0; k < o.s.n; k++) {
+      const step_rec *r = &o.s.v[k];
+      uint64_t extra = r->t_end_ns - r->t_start_ns - 1000000;
+      assert_int_equal(extra % 350000, 0);
+      uint64_t f = extra / 350000;
+      if (r->accepted) {
+        assert_true(f <= (uint64_t)ps);
+        failed += f;
+      } else {
+        assert_int_equal(f, (uint64_t)ps);
+        failed += f + 1;
+        drops++;
+      }
+    }
+    assert_true(drops > 0);
+    assert_int_equal(o.res.store.retries, failed);
+    assert_int_equal(o.res.store.dropped, drops);
+    vout_free(&o);
+  }
+  g_ps_bound = -1;
+  g_store = &ps_hogwild_ops;
+}
+
+/* Sync in virtual time: a round opens when the previous one's reduction is
+ * applied; all its m workers start then, each contributor's step is its
+ * drawn duration, and the reducer (the last to finish) then adds the other
+ * m - 1 gradients, (m - 1) x add, and applies: round = max of the m step
+ * durations + the reduction. Constant 1000 us, add = 0.075 (75 us), m = 8:
+ * every round after the first lasts 1525 us, the reducer is worker 7 (ties
+ * in worker order), tau = 0. */
+static void test_sync_rounds(void **state) {
+  (void)state;
+  const int m = 8;
+  vout o;
+  run_virtual(&disp_sync_ops, NULL, m, 1, 80 * (uint64_t)m, "constant:1000", 2, 1, &o);
+  assert_int_equal(o.rc, 0);
+  for (size_t k = 0; k < o.s.n; k++) {
+    const step_rec *r = &o.s.v[k];
+    assert_true(r->accepted);
+    assert_int_equal(r->staleness, 0);
+    assert_int_equal(r->m, (uint32_t)m);
+    assert_int_equal(r->step, r->interval * m + (uint64_t)r->worker); /* GETBATCH: sequential */
+    if (r->interval == 0) continue;
+    /* round 0: worker 7 entered at 875 us, ended at 875 + 1000 + 525 */
+    assert_int_equal(r->t_start_ns, 2400000 + 1525000 * (r->interval - 1));
+    assert_int_equal(r->t_end_ns - r->t_start_ns, r->worker == m - 1 ? 1525000 : 1000000);
+  }
+  vout_free(&o);
+
+  /* lognormal: per round, the next round starts at the reducer's end, which
+   * is the round's latest step end + the reduction */
+  run_virtual(&disp_sync_ops, NULL, m, 1, 80 * (uint64_t)m, "lognormal:1000,0.5", 2, 1, &o);
+  assert_int_equal(o.rc, 0);
+  const uint64_t R = 7 * 75000;
+  uint64_t rounds = o.s.v[o.s.n - 1].interval + 1;
+  uint64_t *start = calloc(rounds, sizeof *start), *last = calloc(rounds, sizeof *last),
+           *red_end = calloc(rounds, sizeof *red_end), *red_d = calloc(rounds, sizeof *red_d);
+  assert_non_null(start);
+  assert_non_null(last);
+  assert_non_null(red_end);
+  assert_non_null(red_d);
+  for (size_t k = 0; k < o.s.n; k++) {
+    const step_rec *r = &o.s.v[k];
+    uint64_t g = r->interval;
+    /* records in finish order: the round's reducer is its last record */
+    if (k + 1 == o.s.n || o.s.v[k + 1].interval != g) {
+      red_end[g] = r->t_end_ns;
+      red_d[g] = r->t_end_ns - r->t_start_ns - R;
+    } else if (r->t_end_ns > last[g]) {
+      last[g] = r->t_end_ns;
+    }
+    start[g] = r->t_start_ns;
+  }
+  for (uint64_t g = 1; g + 1 < rounds; g++) {
+    assert_int_equal(start[g], red_end[g - 1]);
+    assert_true(start[g] + red_d[g] >= last[g]); /* the reducer finished last */
+  }
+  free(start);
+  free(last);
+  free(red_end);
+  free(red_d);
+  vout_free(&o);
+}
+
+/* The new forms keep the determinism: identical records for 1 and 2
+ * compute threads, with lognormal step times and a controller acting. */
+static void test_stores_same_rows(void **state) {
+  (void)state;
+  static const ps_ops *const stores[] = {&ps_mutex_ops, &ps_rwlock_ops, &ps_leashed_ops};
+  for (int si = 0; si < 3; si++) {
+    g_store = stores[si];
+    g_ps_bound = 2;
+    vout a, b;
+    run_virtual(&disp_interval_ops, &ctl_decay_ops, 16, 8, 2000, "lognormal:400,0.6", 1, 5, &a);
+    run_virtual(&disp_interval_ops, &ctl_decay_ops, 16, 8, 2000, "lognormal:400,0.6", 2, 5, &b);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_true(a.res.steps_rejected > 0);
+    assert_true(count_events(&a.res, "y") > 0);
+    assert_int_equal(count_events(&a.res, "store_time"), 1);
+    /* the interval's bound holds with lock waits and CAS retries between
+     * finish and apply (done only after the apply) */
+    for (size_t k = 0; k < a.s.n; k++)
+      if (a.s.v[k].accepted) assert_true(a.s.v[k].staleness <= (int64_t)a.s.v[k].y - 1);
+    assert_true(same_steps(&a.s, &b.s));
+    assert_true(same_result(&a.res, &b.res));
+    vout_free(&a);
+    vout_free(&b);
+    g_ctl_m = &ctl_elastic_ops;
+    run_virtual(&disp_async_ops, NULL, 16, 1, 3000, "lognormal:300,0.4", 1, 3, &a);
+    run_virtual(&disp_async_ops, NULL, 16, 1, 3000, "lognormal:300,0.4", 2, 3, &b);
+    g_ctl_m = NULL;
+    assert_int_equal(a.rc, 0);
+    assert_true(count_events(&a.res, "m") >= 2);
+    assert_true(same_steps(&a.s, &b.s));
+    assert_true(same_result(&a.res, &b.res));
+    vout_free(&a);
+    vout_free(&b);
+  }
+  g_store = &ps_hogwild_ops;
+  g_ps_bound = -1;
+  vout a, b;
+  run_virtual(&disp_sync_ops, NULL, 16, 1, 2000, "lognormal:400,0.6", 1, 5, &a);
+  run_virtual(&disp_sync_ops, NULL, 16, 1, 2000, "lognormal:400,0.6", 2, 5, &b);
+  assert_int_equal(a.rc, 0);
+  assert_int_equal(b.rc, 0);
+  assert_true(same_steps(&a.s, &b.s));
+  assert_true(same_result(&a.res, &b.res));
+  vout_free(&a);
+  vout_free(&b);
+}
+
 /* Reads that share immutable versions (default) against reads that copy:
  * the same records, snapshots and events, with 1 and 2 compute threads; the
  * versions path holds more than theta and momentum (it ran), the copy path
@@ -316,17 +634,60 @@ static void test_refusals(void **state) {
   assert_string_equal(mo.run_key, "0123456789abcdef");
   assert_int_equal(vclock_model_parse(NULL, &mo, err, sizeof err), 0);
   assert_int_equal(mo.kind, VCLOCK_MEASURED); /* the default */
-  assert_int_equal(vclock_check(&disp_sync_ops, &ps_hogwild_ops, 4, NULL, err, sizeof err), -1);
-  assert_non_null(strstr(err, "sync"));
-  for (int i = 0; i < PS_COUNT; i++) {
-    int rc = vclock_check(&disp_async_ops, ps_registry[i], 4, NULL, err, sizeof err);
-    assert_int_equal(rc, ps_registry[i] == &ps_hogwild_ops ? 0 : -1);
-  }
-  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, VCLOCK_MAX_WORKERS, NULL, err,
-                                sizeof err),
+  /* the store options */
+  assert_int_equal(vclock_model_parse("constant:100", &mo, err, sizeof err), 0);
+  assert_true(mo.copy_frac == VCLOCK_COPY_FRAC && mo.apply_frac == VCLOCK_APPLY_FRAC &&
+              mo.add_frac == VCLOCK_ADD_FRAC && !mo.has_frac);
+  assert_int_equal(vclock_model_parse("lognormal:100,0.5,apply=0.2,copy=0,add=0.01", &mo, err,
+                                      sizeof err),
                    0);
-  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, VCLOCK_MAX_WORKERS + 1, NULL,
-                                err, sizeof err),
+  assert_true(mo.kind == VCLOCK_LOGNORMAL && mo.mean_us == 100 && mo.cv == 0.5);
+  assert_true(mo.copy_frac == 0 && mo.apply_frac == 0.2 && mo.add_frac == 0.01 && mo.has_frac);
+  assert_int_equal(vclock_model_parse("run:0123456789abcdef,copy=0.5,apply=0.5", &mo, err,
+                                      sizeof err),
+                   0);
+  assert_string_equal(mo.run_key, "0123456789abcdef");
+  static const struct {
+    const char *s, *msg;
+  } bad_opt[] = {{"constant:100,copy=0.7,apply=0.5", "more than the whole step"},
+                 {"constant:100,copy=", "copy needs a fraction"},
+                 {"constant:100,apply=1.5", "apply needs a fraction"},
+                 {"constant:100,add=-0.1", "add needs a fraction"},
+                 {"constant:100,copy=0.1x", "copy needs a fraction"},
+                 {"constant:100,hold=0.1", "unknown option"},
+                 {"measured,copy=0.1", "measured calibrates"}};
+  for (size_t i = 0; i < sizeof bad_opt / sizeof bad_opt[0]; i++) {
+    err[0] = '\0';
+    assert_int_equal(vclock_model_parse(bad_opt[i].s, &mo, err, sizeof err), -1);
+    if (!strstr(err, bad_opt[i].msg)) fprintf(stderr, "%s: %s\n", bad_opt[i].s, err);
+    assert_non_null(strstr(err, bad_opt[i].msg));
+  }
+  /* every dispatcher and store has a virtual-time form now; a backoff
+   * (pause loops between try-locks or CASes) has none and is refused,
+   * naming itself and the store */
+  for (int i = 0; i < DISP_COUNT; i++)
+    assert_int_equal(vclock_check(disp_registry[i], &ps_hogwild_ops, PS_BACKOFF_NONE, 4, NULL,
+                                  err, sizeof err),
+                     0);
+  for (int i = 0; i < PS_COUNT; i++) {
+    assert_int_equal(vclock_check(&disp_async_ops, ps_registry[i], PS_BACKOFF_NONE, 4, NULL, err,
+                                  sizeof err),
+                     0);
+    for (int b = PS_BACKOFF_LINEAR; b < PS_BACKOFF_COUNT; b++) {
+      int rc = vclock_check(&disp_async_ops, ps_registry[i], (ps_backoff)b, 4, NULL, err,
+                            sizeof err);
+      assert_int_equal(rc, ps_registry[i]->retries ? -1 : 0);
+      if (rc) {
+        assert_non_null(strstr(err, ps_backoff_name((ps_backoff)b)));
+        assert_non_null(strstr(err, ps_registry[i]->name));
+      }
+    }
+  }
+  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, PS_BACKOFF_NONE,
+                                VCLOCK_MAX_WORKERS, NULL, err, sizeof err),
+                   0);
+  assert_int_equal(vclock_check(&disp_async_ops, &ps_hogwild_ops, PS_BACKOFF_NONE,
+                                VCLOCK_MAX_WORKERS + 1, NULL, err, sizeof err),
                    -1);
   /* the engine refuses the same at resolution */
   run_spec s;
@@ -334,8 +695,10 @@ static void test_refusals(void **state) {
   snprintf(s.clock, sizeof s.clock, "virtual");
   snprintf(s.store, sizeof s.store, "mutex");
   engine_algo a;
+  assert_int_equal(engine_resolve(&s, &a, err, sizeof err), 0);
+  snprintf(s.backoff, sizeof s.backoff, "exponential");
   assert_int_equal(engine_resolve(&s, &a, err, sizeof err), -1);
-  assert_non_null(strstr(err, "mutex"));
+  assert_non_null(strstr(err, "backoff 'exponential' with store 'mutex'"));
 }
 
 /* 4096 virtual workers run (and the clock says so in the step records). */
@@ -417,6 +780,54 @@ static float slow_once_grad(void *ctx, void *ws, const float *theta, uint64_t st
     nanosleep(&ts, NULL);
   }
   return quad_grad(s->q, ws, theta, step, grad);
+}
+
+/* "measured" with the lock, CAS and sync forms: the holds are the calibrated
+ * copy and apply (the event store_time says them, in us), and no step is
+ * shorter than its read hold + apply hold (sync: a contributor applies
+ * nothing, the reducer adds (m - 1) gradients). */
+static void test_stores_measured(void **state) {
+  (void)state;
+  static const struct {
+    const disp_ops *d;
+    const ps_ops *p;
+  } cases[] = {{&disp_async_ops, &ps_mutex_ops},
+               {&disp_interval_ops, &ps_rwlock_ops},
+               {&disp_async_ops, &ps_leashed_ops},
+               {&disp_sync_ops, &ps_hogwild_ops},
+               {&disp_sync_ops, &ps_mutex_ops}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    g_store = cases[ci].p;
+    vout o;
+    run_virtual(cases[ci].d, NULL, 8, 4, 400, "measured", 2, 1, &o);
+    g_store = &ps_hogwild_ops;
+    assert_int_equal(o.rc, 0);
+    assert_true(o.res.steps_accepted >= 400);
+    int found = 0;
+    double hc = -1, ha = -1, add = -1;
+    for (int i = 0; i < o.res.n_events; i++)
+      if (!strcmp(o.res.events[i].kind, "store_time")) {
+        found++;
+        const char *q = strstr(o.res.events[i].detail, ": copy ");
+        assert_non_null(q);
+        assert_int_equal(sscanf(q, ": copy %lf apply %lf add %lf us", &hc, &ha, &add), 3);
+      }
+    assert_int_equal(found, 1);
+    assert_true(add > 0);
+    if (cases[ci].p == &ps_hogwild_ops) {
+      assert_true(hc == 0 && ha == 0);
+    } else {
+      assert_true(hc > 0 && ha > 0);
+      for (size_t k = 0; k < o.s.n; k++) {
+        const step_rec *r = &o.s.v[k];
+        double us = (double)(r->t_end_ns - r->t_start_ns) * 1e-3;
+        /* a step holds the lock to read (leashed: an attempt is copy + apply) */
+        if (cases[ci].d != &disp_sync_ops || r->worker == 7) assert_true(us >= hc + ha - 0.02);
+        else assert_true(us >= hc - 0.01);
+      }
+    }
+    vout_free(&o);
+  }
 }
 
 /* "measured" calibrates the step, not the scheduler: one sample of 31 that
@@ -546,11 +957,6 @@ static void test_measured_apply_after_landing(void **state) {
   psgd_free(theta0);
 }
 
-static int count_events(const par_result *r, const char *kind) {
-  int n = 0;
-  for (int i = 0; i < r->n_events; i++) n += !strcmp(r->events[i].kind, kind);
-  return n;
-}
 
 /* The controllers on virtual time: y-probing over y, elastic over m (its
  * workers w >= m are parked, as the gate of disp.c sleeps them), each with
@@ -596,6 +1002,12 @@ static void test_controllers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_stores_unsaturated),
+      cmocka_unit_test(test_locks_saturate),
+      cmocka_unit_test(test_leashed_cas),
+      cmocka_unit_test(test_sync_rounds),
+      cmocka_unit_test(test_stores_same_rows),
+      cmocka_unit_test(test_stores_measured),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_async_m64_tau63),
       cmocka_unit_test(test_interval_tau_k_minus_1),
