@@ -973,8 +973,10 @@ int vclock_run(const par_problem *pr, const par_config *c, par_result *res, floa
     double ca = model.copy_us + model.apply_us;
     double hc = V.vt == PS_VT_LOCK ? model.copy_us : model.mem_us * model.copy_us / ca;
     double ha = V.vt == PS_VT_LOCK ? model.apply_us : model.mem_us - hc;
-    V.hold_c_ns = (uint64_t)llround(hc * 1e3);
-    V.hold_a_ns = (uint64_t)llround(ha * 1e3);
+    if (V.vt != PS_VT_INSTANT) { /* (hogwild: instants) */
+      V.hold_c_ns = (uint64_t)llround(hc * 1e3);
+      V.hold_a_ns = (uint64_t)llround(ha * 1e3);
+    }
     V.land_ns = (uint64_t)llround((model.mem_us - model.apply_m_us) * 1e3);
     V.tail_ns = tail_ns(&model, 1);
     V.add_ns = (uint64_t)llround(model.add_us * 1e3);

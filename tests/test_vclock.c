@@ -14,6 +14,8 @@
  *     one attempt, failed attempts = the store's retries
  *   - sync in virtual time: round = the latest step end + (m - 1) adds,
  *     the next round starts at the reducer's end
+ *   - "measured" with mutex, rwlock, leashed and sync: the calibrated holds
+ *     recorded (event store_time) and no step shorter than its holds
  *   - determinism: the same step, eval and event records with 1, 2 and 3
  *     compute threads (lognormal step times, interval with y-decay; every
  *     store with y-decay and with elastic; sync), and different ones for
@@ -780,6 +782,54 @@ static float slow_once_grad(void *ctx, void *ws, const float *theta, uint64_t st
   return quad_grad(s->q, ws, theta, step, grad);
 }
 
+/* "measured" with the lock, CAS and sync forms: the holds are the calibrated
+ * copy and apply (the event store_time says them, in us), and no step is
+ * shorter than its read hold + apply hold (sync: a contributor applies
+ * nothing, the reducer adds (m - 1) gradients). */
+static void test_stores_measured(void **state) {
+  (void)state;
+  static const struct {
+    const disp_ops *d;
+    const ps_ops *p;
+  } cases[] = {{&disp_async_ops, &ps_mutex_ops},
+               {&disp_interval_ops, &ps_rwlock_ops},
+               {&disp_async_ops, &ps_leashed_ops},
+               {&disp_sync_ops, &ps_hogwild_ops},
+               {&disp_sync_ops, &ps_mutex_ops}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    g_store = cases[ci].p;
+    vout o;
+    run_virtual(cases[ci].d, NULL, 8, 4, 400, "measured", 2, 1, &o);
+    g_store = &ps_hogwild_ops;
+    assert_int_equal(o.rc, 0);
+    assert_true(o.res.steps_accepted >= 400);
+    int found = 0;
+    double hc = -1, ha = -1, add = -1;
+    for (int i = 0; i < o.res.n_events; i++)
+      if (!strcmp(o.res.events[i].kind, "store_time")) {
+        found++;
+        const char *q = strstr(o.res.events[i].detail, ": copy ");
+        assert_non_null(q);
+        assert_int_equal(sscanf(q, ": copy %lf apply %lf add %lf us", &hc, &ha, &add), 3);
+      }
+    assert_int_equal(found, 1);
+    assert_true(add > 0);
+    if (cases[ci].p == &ps_hogwild_ops) {
+      assert_true(hc == 0 && ha == 0);
+    } else {
+      assert_true(hc > 0 && ha > 0);
+      for (size_t k = 0; k < o.s.n; k++) {
+        const step_rec *r = &o.s.v[k];
+        double us = (double)(r->t_end_ns - r->t_start_ns) * 1e-3;
+        /* a step holds the lock to read (leashed: an attempt is copy + apply) */
+        if (cases[ci].d != &disp_sync_ops || r->worker == 7) assert_true(us >= hc + ha - 0.02);
+        else assert_true(us >= hc - 0.01);
+      }
+    }
+    vout_free(&o);
+  }
+}
+
 /* "measured" calibrates the step, not the scheduler: one sample of 31 that
  * lost its core for 100 ms leaves the gradient's time and spread near its
  * 20 us (a mean would be >= 100 ms / 31 = 3.2 ms). */
@@ -957,6 +1007,7 @@ int main(void) {
       cmocka_unit_test(test_leashed_cas),
       cmocka_unit_test(test_sync_rounds),
       cmocka_unit_test(test_stores_same_rows),
+      cmocka_unit_test(test_stores_measured),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_async_m64_tau63),
       cmocka_unit_test(test_interval_tau_k_minus_1),
