@@ -95,8 +95,10 @@ integrity live_claimer
 for how in deleted replaced; do
   db=$tmp/$how.db
   "$PSGD" run "$tmp/conc.cfg" --db "$db" > "$tmp/$how" 2>&1 & p1=$!
+  # until the first run is recorded (60 s at most: a loaded machine or a
+  # sanitizer build is slow to get there)
   i=0
-  while [ $i -lt 100 ] && [ "$(q "SELECT COUNT(*) FROM runs WHERE status='ok'" 2>/dev/null)" != 1 ]; do
+  while [ $i -lt 600 ] && [ "$(q "SELECT COUNT(*) FROM runs WHERE status='ok'" 2>/dev/null)" != 1 ]; do
     sleep 0.1; i=$((i + 1))
   done
   if [ $how = deleted ]; then

@@ -48,7 +48,12 @@ check sigint_deletes_partial_steps \
 pid=$!
 wait_running 2 && sleep 0.3
 kill -KILL "$pid"; wait "$pid" 2>/dev/null; pid=
-sleep 0.5
+# the child gets SIGKILL from the kernel when the runner dies; under load its
+# exit can take longer than a fixed sleep, so poll (10 s at most)
+i=0
+while [ $i -lt 100 ] && [ "$(ps -eo args | grep -c "[r]un $tmp/resume.cfg")" != 0 ]; do
+  sleep 0.1; i=$((i + 1))
+done
 left=$(ps -eo args | grep -c "[r]un $tmp/resume.cfg")
 check sigkill_takes_child "$left" 0
 check sigkill_leaves_running "$(q "SELECT COUNT(*) FROM runs WHERE status='running'")" 1
