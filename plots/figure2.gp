@@ -30,10 +30,15 @@ secs = q("SELECT printf(CASE WHEN max(".VC." = 'virtual') THEN '%.3f' ELSE '%.1f
 VIRT = int(q("SELECT count(*) FROM runs r WHERE ".W." AND ".VC." = 'virtual'"))
 scale = VIRT > 0 ? "quick" : (M >= 32) ? "paper" : "quick"
 unit = VIRT > 0 ? "virtual s" : "s"
+# batch sizes whose acceptance is the same at every y draw one line over the
+# other: the markers are drawn smaller for each later batch size (all stay
+# visible), and the title says that the lines coincide
+n_apart = int(q("SELECT count(*) FROM (SELECT y0, count(DISTINCT rt) AS c FROM (SELECT r.y0, r.batch, round(avg(a.rate), 9) AS rt FROM runs r JOIN v_acceptance a USING(run_id) WHERE ".W." GROUP BY r.y0, r.batch) GROUP BY y0) WHERE c > 1"))
+same = (NB > 1 && n_apart == 0) ? sprintf("\n{/*0.8 the %d batch-size lines coincide%s}", NB, VIRT > 0 ? " (the step-time model has no batch-dependent cost)" : "") : ""
 
 do for [fmt in "png pdf"] {
   eval fig_output(fmt, 'size 900,600 font "Sans,11"', 'size 6.5in,4.3in font "Sans,9"')
-  set title sprintf("Fig. 2: acceptance rate vs interval size y, m = %s threads\n{/*0.8 %s scale; %s; about %s %s per run}", MS, scale, machine, secs, unit)
+  set title sprintf("Fig. 2: acceptance rate vs interval size y, m = %s threads\n{/*0.8 %s scale; %s; about %s %s per run}%s", MS, scale, machine, secs, unit, same)
   set logscale x 2
   set xrange [0.8 : YMAX * 1.25]
   set yrange [0 : 100]
@@ -42,7 +47,7 @@ do for [fmt in "png pdf"] {
   set key outside right top title "batch size" box
   set arrow 1 from M, graph 0 to M, graph 1 nohead dt 2 lc rgb "#777777" lw 1.5
   set label 1 sprintf("y = m = %d", M) at M, graph 0.96 left offset 0.5,0 tc rgb "#555555"
-  plot for [i=1:NB] rate(i) using 1:2 with linespoints ls i title batch(i)
+  plot for [i=1:NB] rate(i) using 1:2 with linespoints ls i ps 1.0 + 0.7 * (NB - i) title batch(i)
   unset arrow 1; unset label 1
   unset logscale x
   set output

@@ -24,11 +24,15 @@ threads_n = int(q("SELECT count(DISTINCT threads) FROM runs r WHERE ".W))
 sets_n = int(q("SELECT count(DISTINCT dataset) FROM runs r WHERE ".W))
 reps_n = int(q("SELECT max(repetition) + 1 FROM runs r WHERE ".W))
 nth(col, i) = "(SELECT DISTINCT ".col." FROM runs r WHERE ".W." ORDER BY ".col." LIMIT 1 OFFSET ".(i-1).")"
-label(i) = q("SELECT ".nth("label", i))
+# labels in the order of the experiment file (first run_id), diverged runs
+# included, as figure4 orders them: one label has one colour in both figures
+LW = "r.experiment = 'figure4' AND r.status IN ('ok','converged','diverged')"
+LORD = "(SELECT label FROM runs r WHERE ".LW." AND label IN (SELECT label FROM runs r WHERE ".W.") GROUP BY label ORDER BY min(run_id) LIMIT 1 OFFSET %d)"
+label(i) = q("SELECT ".sprintf(LORD, i-1))
 threads(j) = int(q("SELECT ".nth("threads", j)))
 dataset(k) = q("SELECT ".nth("dataset", k))
 curve(k, j, i, rep) = "< ".SQL."\"SELECT e.t_ns / 1e9, e.test_acc * 100, e.test_loss FROM runs r JOIN evals e USING(run_id) WHERE ".W. \
-  " AND r.dataset = ".nth("dataset", k)." AND r.threads = ".nth("threads", j)." AND r.label = ".nth("label", i). \
+  " AND r.dataset = ".nth("dataset", k)." AND r.threads = ".nth("threads", j)." AND r.label = ".sprintf(LORD, i-1). \
   " AND r.repetition = ".rep." AND e.test_acc IS NOT NULL ORDER BY e.t_ns\""
 # runs.clock / runs.step_time (schema 5): a database from before them is real-clock
 HAS_CLOCK = int(q("SELECT count(*) FROM pragma_table_info('runs') WHERE name = 'clock'"))
@@ -42,6 +46,11 @@ acc_hi = ceil(real(q("SELECT max(e.test_acc) * 100 FROM runs r JOIN evals e USIN
 loss_lo = real(q("SELECT min(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
 loss_hi = real(q("SELECT max(e.test_loss) FROM runs r JOIN evals e USING(run_id) WHERE ".W))
 reps = reps_n > 1 ? sprintf(", %d repetitions each", reps_n) : ""
+# diverged runs have no curve here (Fig. 4 shows their best accuracy): say how many
+n_div = int(q("SELECT count(*) FROM runs r WHERE r.experiment = 'figure4' AND r.status = 'diverged'"))
+div_at = q("SELECT group_concat(l, '; ') FROM (SELECT label || ' at m = ' || group_concat(threads, ', ') AS l FROM (SELECT label, threads FROM runs r WHERE r.experiment = 'figure4' AND r.status = 'diverged' ORDER BY threads) GROUP BY label ORDER BY min(threads), label)")
+divnote = n_div > 0 ? sprintf("\n{/*0.9 not drawn: %d diverged run%s (%s)}", n_div, n_div > 1 ? "s" : "", div_at) : ""
+VIRT5 = int(q("SELECT count(*) FROM runs r WHERE ".W." AND ".VC." = 'virtual'"))
 # the key is drawn with the column of the thread count that has the most
 # algorithms (gnuplot leaves out the key entry of a series with no data, e.g.
 # of an algorithm whose runs at that m diverged)
@@ -52,14 +61,15 @@ KEYT = int(q("SELECT threads FROM runs r WHERE ".W." GROUP BY threads ORDER BY c
 # (a horizontal key below the grid is limited to one panel's width by gnuplot).
 px_key = 230
 px_w = 270 * threads_n + 160 + px_key
-px_h = 240 * 2 * sets_n + 50 + 30
+top_extra = n_div > 0 ? 20 : 0  # the title's second line
+px_h = 240 * 2 * sets_n + 50 + 30 + top_extra
 g_l = 70.0 / px_w; g_r = 1 - (25.0 + px_key) / px_w; g_sx = 75.0 / px_w
-g_b = 50.0 / px_h; g_t = 1 - 65.0 / px_h; g_sy = 90.0 / px_h
+g_b = 50.0 / px_h; g_t = 1 - (65.0 + top_extra) / px_h; g_sy = 90.0 / px_h
 
 do for [fmt in "png pdf"] {
   eval fig_output(fmt, 'size px_w, px_h font "Sans,9"', 'size (px_w / 100.0)in, (px_h / 100.0)in font "Sans,8"')
-  set multiplot layout 2 * sets_n, threads_n margins g_l, g_r, g_b, g_t spacing g_sx, g_sy title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)", scale, machine, reps)
-  set xlabel "training time (s)"
+  set multiplot layout 2 * sets_n, threads_n margins g_l, g_r, g_b, g_t spacing g_sx, g_sy title sprintf("Fig. 5: test accuracy and loss over time per algorithm and thread count (%s scale; %s%s)%s", scale, machine, reps, divnote)
+  set xlabel (VIRT5 > 0 ? "training time (virtual s)" : "training time (s)")
   do for [k=1:sets_n] {
     do for [row=1:2] {
       do for [j=1:threads_n] {
