@@ -243,6 +243,9 @@ static int run_engine(const run_spec *s) {
     printf(", virtual clock (simulated %d-core machine, step time %s)", s->threads, s->step_time);
   printf("; %s %s batch %d lr %g mu %g seed %llu\n", s->dataset, s->model, s->batch, s->lr,
          s->momentum, (unsigned long long)s->seed);
+  if (!strcmp(s->clock, "virtual"))
+    printf("train: virtual clock: t, steps/s and wall_s below are virtual time; total_s is the "
+           "real time the simulation took\n");
   fflush(stdout);
   engine_io io = {NULL, on_engine_progress, NULL, NULL}; /* records nothing */
   run_result res;

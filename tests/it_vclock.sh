@@ -92,6 +92,7 @@ check_run refuses_step_time_real 2 'bad3.cfg:2:.*virtual' "$PSGD" run "$tmp/bad3
 out=$tmp/out_train
 check_run train_virtual 0 'train: done status ok' "$PSGD" train --dataset synthetic --hidden 16 \
   --steps 400 --threads 64 --clock virtual --step-time constant:100
+check train_virtual_says_units "$(grep -c 'virtual clock: t, steps/s and wall_s below are virtual time' "$out")" 1
 check_run train_virtual_rwlock 0 'train: done status ok' "$PSGD" train --dataset synthetic --hidden 16 \
   --steps 400 --threads 64 --clock virtual --step-time constant:100,copy=0.1,apply=0.1 --store rwlock
 out=$tmp/out_train_bo
