@@ -219,7 +219,10 @@ static int do_list(const run_args *a, const experiment *e, const char *sel) {
       sep = ",";
     }
   }
-  printf("; %d finished, %d to run: %s %s", n_done, n_sel - n_done, bound ? "at most" : "about", t);
+  if (n_sel - n_done > 0 && n_unknown + n_virtual == n_sel - n_done)
+    printf("; %d finished, %d to run: no time estimate", n_done, n_sel - n_done);
+  else
+    printf("; %d finished, %d to run: %s %s", n_done, n_sel - n_done, bound ? "at most" : "about", t);
   if (n_unknown) printf(" + %d runs without a time estimate (no stop.seconds or timeout)", n_unknown);
   if (n_virtual_bound)
     printf(" (%d virtual-clock runs counted at their timeouts: they take what this machine's "

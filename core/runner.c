@@ -551,7 +551,7 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
    * is claimed (rec_run_claim): another sweep may have run it meanwhile. */
   int n_todo = 0;
   double est_total = 0;
-  int est_bound = 0;
+  int est_bound = 0, n_noest = 0;
   for (int i = 0; i < e->n_runs; i++) {
     if (!sel[i]) continue;
     sum->n_selected++;
@@ -566,16 +566,27 @@ int runner_run(const experiment *e, const char *sel, const runner_opts *o, runne
     }
     kof[i] = n_todo + 1;
     todo[n_todo++] = i;
-    est_total += e->runs[i].est_s;
-    est_bound |= e->runs[i].est_bound;
+    if (e->runs[i].est_s > 0) {
+      est_total += e->runs[i].est_s;
+      est_bound |= e->runs[i].est_bound;
+    } else n_noest++;
   }
   rec_close(r); /* no connection may live across fork() (see run_one) */
   r = NULL;
-  char est[32];
+  /* a run with neither stop.seconds nor a timeout has no estimate: say so
+   * rather than count it as 0 s */
+  char est[32], when[128];
   fmt_dur(est_total, est, sizeof est);
-  fprintf(o->out, "%s (scale %s): %d run%s selected, %d already finished, %d to run (%s %s)\n",
+  if (n_todo > 0 && n_noest == n_todo)
+    snprintf(when, sizeof when, "no time estimate: no stop.seconds or timeout");
+  else if (n_noest > 0)
+    snprintf(when, sizeof when, "%s %s + %d without a time estimate", est_bound ? "at most" : "about",
+             est, n_noest);
+  else
+    snprintf(when, sizeof when, "%s %s", est_bound ? "at most" : "about", est);
+  fprintf(o->out, "%s (scale %s): %d run%s selected, %d already finished, %d to run (%s)\n",
           e->name, e->scale, sum->n_selected, sum->n_selected == 1 ? "" : "s", sum->n_skipped,
-          n_todo, est_bound ? "at most" : "about", est);
+          n_todo, when);
   fflush(o->out);
 
   g_interrupts = 0;

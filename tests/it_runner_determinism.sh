@@ -52,3 +52,9 @@ check other_seed_differs "$([ "$l3" != "$l4" ] && echo differs)" differs
 # the sequential oracle, tests/seq_oracle.h): the three agree bit for bit
 check m1_dispatchers_agree \
   "$(sqlite3 "$tmp/a.db" "SELECT COUNT(DISTINCT printf('%.17g', final_test_loss)) FROM runs WHERE label IN ('async', 'interval', 'sync')")" 1
+
+# a run with neither stop.seconds nor a timeout has no time estimate (it was
+# printed as "0s"), in psgd list and in psgd run's first line
+printf 'dataset = "synthetic"; model = "mlp"; hidden = [8];\nstop = { epochs = 0.05; };\n' > "$tmp/noest.cfg"
+check noest_list "$("$PSGD" list "$tmp/noest.cfg" --db "$tmp/noest.db" | tail -n 1 | grep -c 'to run: no time estimate')" 1
+check noest_run "$("$PSGD" run "$tmp/noest.cfg" --db "$tmp/noest.db" | head -n 1 | grep -c '(no time estimate: no stop.seconds or timeout)')" 1
