@@ -141,8 +141,6 @@ void cfg_suggest_try(cfg_suggest *s, const char *cand);
 void cfg_did_you_mean(char *out, size_t cap, const char *best);
 /* The closest of the '|'-separated choices to word (into buf), or NULL. */
 const char *cfg_suggest_choice(const char *word, const char *choices, char *buf, size_t cap);
-/* 1 if word is one of the '|'-separated choices. */
-int cfg_in_choices(const char *word, const char *choices);
 
 /* ---- cfg_keys.c: the key schema ---- */
 

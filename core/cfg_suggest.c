@@ -84,16 +84,3 @@ const char *cfg_suggest_choice(const char *word, const char *choices, char *buf,
   snprintf(buf, cap, "%s", s.best);
   return buf;
 }
-
-int cfg_in_choices(const char *word, const char *choices) {
-  size_t n = strlen(word);
-  const char *p = choices;
-  while (*p) {
-    const char *e = strchr(p, '|');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len == n && !strncmp(p, word, n)) return 1;
-    if (!e) break;
-    p = e + 1;
-  }
-  return 0;
-}

@@ -78,7 +78,7 @@ int cfg_parse_value(const setting *k, const config_setting_t *node, const config
       snprintf(out->s, sizeof out->s, "%s", s);
       char choices[512];
       setting_choices(k, choices, sizeof choices);
-      if (k->type == SETTING_STR && choices[0] && !cfg_in_choices(s, choices)) {
+      if (k->type == SETTING_STR && choices[0] && !setting_in_choices(s, choices)) {
         cfg_did_you_mean(dym, sizeof dym, cfg_suggest_choice(s, choices, sug, sizeof sug));
         return cfg_err(err, errlen, file, line, "%s '%s' is not one of %s%s", what, s, choices,
                        dym);
@@ -97,7 +97,7 @@ int cfg_parse_value(const setting *k, const config_setting_t *node, const config
           if (end == a || *end || errno || kn < 2 || kn > 4096)
             return cfg_err(err, errlen, file, line,
                            "%s '%s': K in numa:K must be a number of NUMA nodes >= 2", what, s);
-        } else if (!cfg_in_choices(s, "os|uma|compact|numa|spread")) {
+        } else if (!setting_in_choices(s, "os|uma|compact|numa|spread")) {
           cfg_did_you_mean(dym, sizeof dym,
                            cfg_suggest_choice(s, "os|uma|compact|numa|spread", sug, sizeof sug));
           return cfg_err(err, errlen, file, line,

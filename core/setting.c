@@ -228,7 +228,7 @@ int setting_in_range(const setting *st, double v) {
   return 1;
 }
 
-static int in_list(const char *word, const char *list) {
+int setting_in_choices(const char *word, const char *list) {
   size_t n = strlen(word);
   const char *p = list;
   while (*p) {
@@ -324,7 +324,7 @@ int setting_parse(const setting *st, const char *what, const char *v, int n_core
     case SETTING_TOPOLOGY: {
       char list[512];
       setting_choices(st, list, sizeof list);
-      if (list[0] && !in_list(v, list)) {
+      if (list[0] && !setting_in_choices(v, list)) {
         char shown[512];
         st->names ? st->names(shown, sizeof shown, ", ") : (void)snprintf(shown, sizeof shown,
                                                                           "%s", list);

@@ -94,6 +94,9 @@ void setting_choices(const setting *st, char *buf, size_t cap);
 /* "[lo, hi]" / "(lo, hi]" ... of a number row. */
 void setting_range_text(const setting *st, char *buf, size_t cap);
 int setting_in_range(const setting *st, double v);
+/* 1 if word is one of the '|'-separated names in list (the file and CLI
+ * paths both check allowed names with it). */
+int setting_in_choices(const char *word, const char *list);
 
 /* Writes the row's default into its spec field (spec_default's part). */
 void setting_put_default(const setting *st, run_spec *s);
